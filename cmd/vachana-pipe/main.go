@@ -1,0 +1,69 @@
+// Command vachana-pipe streams audio to Gnani's Vachana realtime
+// speech-to-text service (v3) and prints the transcripts.
+//
+//	ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
+//	vachana-pipe -local testdata/speech-16k.s16le
+//	vachana-pipe serve
+//
+// Run "vachana-pipe -h" for the flags and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailure     = 1   // an unexpected internal error
+	exitUsage       = 2   // bad flags or bad input
+	exitConnect     = 3   // could not connect, or the handshake was rejected
+	exitStream      = 4   // the stream failed after connecting
+	exitInterrupted = 130 // SIGINT or SIGTERM
+)
+
+// exitError carries the exit code for an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return exitFailure
+}
+
+func main() {
+	// The first SIGINT or SIGTERM cancels the run; after that the default
+	// action is back, so a second one ends the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errHelp) {
+		fmt.Fprintf(os.Stderr, "vachana-pipe: %v\n", err)
+	}
+	os.Exit(code)
+}

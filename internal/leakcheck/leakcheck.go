@@ -1,0 +1,56 @@
+// Package leakcheck fails a test binary whose tests leave goroutines behind.
+package leakcheck
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Main runs the tests of m and then checks that no goroutine started by them
+// is still running, waiting up to five seconds for stragglers to finish. Use
+// it as the body of TestMain:
+//
+//	func TestMain(m *testing.M) { leakcheck.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if leaked := wait(5 * time.Second); leaked != "" {
+			fmt.Fprintf(os.Stderr, "leakcheck: goroutines still running after the tests:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// wait returns the stacks of goroutines that are not part of the test
+// runtime, once none are left or the limit passes.
+func wait(limit time.Duration) string {
+	deadline := time.Now().Add(limit)
+	for {
+		leaked := interesting()
+		if leaked == "" || time.Now().After(deadline) {
+			return leaked
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func interesting() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if g == "" || strings.Contains(g, "leakcheck.interesting") ||
+			strings.Contains(g, "testing.(*M).") || strings.Contains(g, "testing.runTests") ||
+			strings.Contains(g, "signal.signal_recv") || strings.Contains(g, "runtime.ensureSigM") ||
+			strings.Contains(g, "os/signal.loop") {
+			continue
+		}
+		out = append(out, g)
+	}
+	return strings.Join(out, "\n\n")
+}

@@ -1,0 +1,114 @@
+package refserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+)
+
+// Path is the only path the server answers, as on the real service.
+const Path = "/stt/v3/stream"
+
+// handshake is what a valid upgrade request declares. It deliberately has no
+// field for the API key.
+type handshake struct {
+	requestID, lang, userAgent string
+	rate                       frame.Rate
+}
+
+// checkHandshake validates r like the real service does before the upgrade.
+// On failure it writes the HTTP error response and returns false.
+func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request) (handshake, bool) {
+	if r.URL.Path != Path {
+		writeError(w, http.StatusNotFound, "NOT_FOUND",
+			"reference server: no endpoint at "+r.URL.Path+"; connect to "+Path)
+		return handshake{}, false
+	}
+	if st := s.opts.Faults.RejectStatus; st != 0 {
+		if st == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, st, rejectCode(st), "reference server: injected rejection with HTTP status "+strconv.Itoa(st))
+		return handshake{}, false
+	}
+	key := r.Header.Get("x-api-key-id")
+	switch {
+	case key == "":
+		writeError(w, http.StatusUnauthorized, "MISSING_API_KEY",
+			"x-api-key-id header is missing; send your API key in it")
+		return handshake{}, false
+	case len(s.opts.Keys) > 0 && !slices.Contains(s.opts.Keys, key):
+		writeError(w, http.StatusUnauthorized, "INVALID_API_KEY",
+			"the API key in x-api-key-id is not valid; check the key")
+		return handshake{}, false
+	}
+	h := handshake{
+		requestID: r.Header.Get("x-api-request-id"),
+		lang:      r.Header.Get("lang_code"),
+		userAgent: r.UserAgent(),
+		rate:      frame.Rate16k,
+	}
+	if h.lang == "" {
+		writeError(w, http.StatusBadRequest, "MISSING_LANG_CODE",
+			"lang_code header is missing; send a language such as en-IN or hi-IN")
+		return handshake{}, false
+	}
+	if v := r.Header.Get("x-sample-rate"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || !frame.Rate(n).Valid() {
+			writeError(w, http.StatusBadRequest, "INVALID_SAMPLE_RATE",
+				"x-sample-rate "+strconv.Quote(v)+" is not supported; use 8000, 16000, 44100 or 48000")
+			return handshake{}, false
+		}
+		h.rate = frame.Rate(n)
+	}
+	if h.requestID == "" {
+		h.requestID = newRequestID()
+	}
+	return h, true
+}
+
+// rejectCode names the error_code an injected rejection with status st uses.
+func rejectCode(st int) string {
+	switch st {
+	case http.StatusUnauthorized:
+		return "INVALID_API_KEY"
+	case http.StatusTooManyRequests:
+		return "RATE_LIMITED"
+	}
+	if t := http.StatusText(st); t != "" {
+		return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_", "'", "").Replace(t))
+	}
+	return "HTTP_" + strconv.Itoa(st)
+}
+
+// writeError writes a JSON error body shaped like the real service's:
+// {"detail":{"error_code":code,"message":msg}}.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var body struct {
+		Detail struct {
+			ErrorCode string `json:"error_code"`
+			Message   string `json:"message"`
+		} `json:"detail"`
+	}
+	body.Detail.ErrorCode = code
+	body.Detail.Message = msg
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// newRequestID returns "ref_" and 12 random hex digits.
+func newRequestID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "ref_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,108 @@
+package refserver
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+)
+
+// steps returns arrival times starting at 0 with the given gaps in ms.
+func steps(gapsMS ...float64) []time.Duration {
+	a := []time.Duration{0}
+	for _, g := range gapsMS {
+		a = append(a, a[len(a)-1]+time.Duration(g*float64(time.Millisecond)))
+	}
+	return a
+}
+
+// exact returns n arrivals on the ideal schedule of rate r, from offset.
+func exact(r frame.Rate, n int, offset time.Duration) []time.Duration {
+	a := make([]time.Duration, n)
+	for i := range a {
+		a[i] = offset + r.FrameAt(int64(i))
+	}
+	return a
+}
+
+func repeat(gapMS float64, n int) []float64 {
+	g := make([]float64, n)
+	for i := range g {
+		g[i] = gapMS
+	}
+	return g
+}
+
+func TestCadence(t *testing.T) {
+	ms := time.Millisecond
+	ramp := make([]float64, 100) // deviations 1..100 ms
+	for i := range ramp {
+		ramp[i] = 32 + float64(i+1)
+	}
+	tests := []struct {
+		name     string
+		rate     frame.Rate
+		arrivals []time.Duration
+		want     Cadence
+	}{
+		{"none", frame.Rate16k, nil, Cadence{}},
+		{"one", frame.Rate16k, []time.Duration{0}, Cadence{}},
+		{"perfect 16 kHz", frame.Rate16k, exact(frame.Rate16k, 50, 0), Cadence{}},
+		{"perfect 44.1 kHz, not from zero", frame.Rate44k, exact(frame.Rate44k, 1000, 5*time.Second), Cadence{}},
+		{"jitter", frame.Rate16k, steps(30, 36, 30), Cadence{P50: 2 * ms, P99: 4 * ms, Max: 4 * ms}},
+		{"slow", frame.Rate16k, steps(repeat(33, 10)...), Cadence{P50: ms, P99: ms, Max: ms, Drift: 10 * ms}},
+		{"fast", frame.Rate16k, steps(repeat(31, 10)...), Cadence{P50: ms, P99: ms, Max: ms, Drift: -10 * ms}},
+		{"8 kHz burst", frame.Rate8k, steps(0, 0, 0), Cadence{P50: 64 * ms, P99: 64 * ms, Max: 64 * ms, Drift: -192 * ms}},
+		{"percentiles", frame.Rate16k, steps(ramp...), Cadence{P50: 50 * ms, P99: 99 * ms, Max: 100 * ms, Drift: 5050 * ms}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cadence(tt.arrivals, tt.rate); got != tt.want {
+				t.Errorf("cadence = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	tests := []struct {
+		n, p, want int // values are 1..n
+	}{
+		{1, 50, 1}, {1, 99, 1}, {2, 50, 1}, {2, 99, 2}, {4, 50, 2}, {100, 99, 99}, {101, 99, 100}, {1000, 99, 990},
+	}
+	for _, tt := range tests {
+		v := make([]time.Duration, tt.n)
+		for i := range v {
+			v[i] = time.Duration(i + 1)
+		}
+		if got := percentile(v, tt.p); got != time.Duration(tt.want) {
+			t.Errorf("p%d of 1..%d = %d, want %d", tt.p, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestReportString(t *testing.T) {
+	r := Report{
+		RequestID: "req_1", Lang: "hi-IN", SampleRate: frame.Rate16k,
+		Frames: 100, Bytes: 102400, SizeViolations: 2,
+		Cadence:   Cadence{P50: time.Millisecond, P99: 3 * time.Millisecond, Max: 4 * time.Millisecond, Drift: -2 * time.Millisecond},
+		Segments:  []Segment{{Transcribed: true}, {}},
+		CloseCode: 1000,
+		Audio:     []byte("secret audio"),
+	}
+	got := r.String()
+	for _, want := range []string{"req_1", "frames=100", "bytes=102400", "violations=2",
+		"p50=1ms", "p99=3ms", "max=4ms", "drift=-2ms", "segments=2", "transcribed=1", "close=1000"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("String() = %q, missing %q", got, want)
+		}
+	}
+	if strings.ContainsAny(got, "\n") || strings.Contains(got, "err=") || strings.Contains(got, "secret") {
+		t.Errorf("String() = %q, want one line without err or audio", got)
+	}
+	r.Err = "connection broke: EOF"
+	if got := r.String(); !strings.Contains(got, `err="connection broke: EOF"`) {
+		t.Errorf("String() = %q, want the error", got)
+	}
+}

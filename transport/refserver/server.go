@@ -1,0 +1,226 @@
+// Package refserver is a reference server for tests and demos: it speaks the
+// Vachana realtime speech-to-text v3 protocol on loopback. It recognises no
+// words. An energy VAD cuts the received audio into speech segments, and the
+// transcript text only states each segment's length.
+//
+// A [Server] checks the handshake like the real service (API key, lang_code,
+// x-sample-rate), sends connected, then processing and transcript for every
+// segment that ends in enough silence, and records what the client did in a
+// [Report]: frame sizes, arrival cadence, segments, close status. [Faults]
+// inject rejections, dropped connections, error events and stalls.
+//
+// Use [Start] for a listening server, or [New] as an [http.Handler], for
+// example inside [net/http/httptest.NewServer]; its WebSocket URL is then
+// "ws" + strings.TrimPrefix(ts.URL, "http") + [Path]. [Server.Close] ends every
+// session and waits for every goroutine the server started; call it even when
+// the handler runs inside another server, which does not track upgraded
+// connections.
+package refserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Server is a Vachana v3 reference server. Its methods are safe for
+// concurrent use.
+type Server struct {
+	// URL is ws://127.0.0.1:PORT/stt/v3/stream when the server was made by
+	// [Start], empty when made by [New].
+	URL string
+
+	opts     Options
+	closedCh chan struct{} // closed by Close
+
+	mu       sync.Mutex
+	closed   bool
+	done     bool // Close has finished: no more reports will come
+	sessions map[*session]struct{}
+	reports  []Report
+	changed  chan struct{} // closed and replaced when reports or done change
+
+	handlers  sync.WaitGroup
+	httpSrv   *http.Server
+	serveDone chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns a Server that does not listen: use it as an [http.Handler].
+// A nil opts means all defaults. New panics if opts is invalid (a
+// RejectStatus outside 400–599 or a non-finite Threshold); [Start] returns
+// that error instead.
+func New(opts *Options) *Server {
+	s, err := newServer(opts)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Start returns a Server listening on 127.0.0.1 on a free port, with URL
+// set. Call [Server.Close] to stop it.
+func Start(opts *Options) (*Server, error) {
+	s, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("refserver: listening on loopback: %w", err)
+	}
+	s.URL = "ws://" + ln.Addr().String() + Path
+	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.serveDone = make(chan struct{})
+	go func() {
+		defer close(s.serveDone)
+		_ = s.httpSrv.Serve(ln) // returns when Close closes the listener
+	}()
+	return s, nil
+}
+
+func newServer(opts *Options) (*Server, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		opts:     o,
+		closedCh: make(chan struct{}),
+		sessions: make(map[*session]struct{}),
+		changed:  make(chan struct{}),
+	}, nil
+}
+
+// ServeHTTP checks the handshake, upgrades the connection and serves the
+// session until it ends, then publishes its [Report]. After [Server.Close]
+// it answers 503.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		writeError(w, http.StatusServiceUnavailable, "SERVER_CLOSED",
+			"reference server: closed; start a new one")
+		return
+	}
+	defer s.handlers.Done()
+	hs, ok := s.checkHandshake(w, r)
+	if !ok {
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has written the HTTP error
+	}
+	c.SetReadLimit(readLimit)
+	ss := newSession(s, c, hs)
+	s.register(ss)
+	s.publish(ss, ss.run())
+}
+
+// Close stops listening (if started by [Start]), aborts every open session
+// without a close handshake, and returns when every handler and timer the
+// server started has finished. Sessions aborted this way are reported. Close
+// is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.closedCh)
+		open := make([]*session, 0, len(s.sessions))
+		for ss := range s.sessions {
+			open = append(open, ss)
+		}
+		s.mu.Unlock()
+
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close()
+			<-s.serveDone
+		}
+		for _, ss := range open {
+			ss.abort()
+		}
+		s.handlers.Wait()
+
+		s.mu.Lock()
+		s.done = true
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+	})
+}
+
+// Reports returns the reports of the sessions that have ended, in the order
+// they ended. The slice is a copy; the Reports' own slices are shared.
+func (s *Server) Reports() []Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reports)
+}
+
+// WaitReports blocks until at least n sessions have ended and returns all
+// reports so far, like [Server.Reports]. If ctx ends first, or the server is
+// closed with fewer than n reports, it returns the reports so far and an
+// error.
+func (s *Server) WaitReports(ctx context.Context, n int) ([]Report, error) {
+	for {
+		s.mu.Lock()
+		got := len(s.reports)
+		if got >= n || s.done {
+			reports := slices.Clone(s.reports)
+			s.mu.Unlock()
+			if got < n {
+				return reports, fmt.Errorf("refserver: server closed after %d of the %d sessions waited for ended", got, n)
+			}
+			return reports, nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s.Reports(), fmt.Errorf("refserver: waiting for %d sessions to end, %d did: %w", n, got, context.Cause(ctx))
+		}
+	}
+}
+
+// enter admits a handler unless the server is closed.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+// register makes ss abortable by Close; if Close has already begun, it
+// aborts ss at once (the session then ends quickly and is reported).
+func (s *Server) register(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		ss.abort()
+		return
+	}
+	s.sessions[ss] = struct{}{}
+}
+
+// publish logs and records the report of the ended session ss. It logs
+// first, so a line is out before WaitReports sees its report.
+func (s *Server) publish(ss *session, r Report) {
+	if s.opts.Logf != nil {
+		s.opts.Logf("%s", r.String())
+	}
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.reports = append(s.reports, r)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
