@@ -61,7 +61,7 @@ func (s *Stats) String() string {
 	var b strings.Builder
 	audio := s.Rate.D((s.Frames) * frame.Samples)
 	fmt.Fprintf(&b, "frames:      %d × %d bytes = %d bytes (%v of audio at %d Hz)\n", s.Frames, frame.Size, s.Bytes(), audio.Round(time.Millisecond), int(s.Rate))
-	fmt.Fprintf(&b, "input:       %d bytes, %d bytes of padding, %d tail silence frames\n", s.InputBytes, s.Padding, s.TailFrames)
+	fmt.Fprintf(&b, "read:        %d bytes, %d bytes of padding, %d tail silence frames\n", s.InputBytes, s.Padding, s.TailFrames)
 	if s.Cadence.Frames > 1 {
 		c := s.Cadence
 		fmt.Fprintf(&b, "cadence:     deviation p50 %v, p99 %v, max %v; drift %v over %d frames\n", c.P50, c.P99, c.Max, c.Drift, c.Frames)

@@ -72,6 +72,10 @@ func (s *WebSocket) ReadEvent() (transport.Event, error) {
 			// read side sees either the server's close frame or the closed
 			// connection, depending on timing.
 			err = io.EOF
+		} else {
+			// The session is over: release a Ping or WriteFrame waiting on
+			// the dead connection.
+			s.conn.CloseNow()
 		}
 		s.mu.Lock()
 		s.readErr = err

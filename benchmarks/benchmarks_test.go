@@ -1,0 +1,98 @@
+// Package benchmarks measures vachana-pipe as a whole: pipeline throughput
+// and allocations, and the cadence of a paced stream as the reference server
+// sees it. The stage benchmarks live beside their packages (frame:
+// BenchmarkFramer, BenchmarkPacerWait).
+//
+//	go test ./benchmarks -run '^$' -bench Pipeline -benchmem
+//	go test ./benchmarks -run '^$' -bench Cadence -benchtime 1x
+package benchmarks
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/sink"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+)
+
+// zeros reads n zero bytes without holding them.
+type zeros struct{ n int64 }
+
+func (z *zeros) Read(p []byte) (int, error) {
+	if z.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), z.n)
+	clear(p[:k])
+	z.n -= k
+	return int(k), nil
+}
+
+// BenchmarkPipelineUnpaced runs one minute of 16 kHz audio per op through
+// read, framing and the queue into a discarding sink, unpaced: the cost of
+// everything but the network. Reported as bytes/s and × real time.
+func BenchmarkPipelineUnpaced(b *testing.B) {
+	const audio = time.Minute
+	n := frame.Rate16k.N(audio) * frame.BytesPerSample
+	b.SetBytes(n)
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		if _, err := pipeline.Run(context.Background(), &zeros{n}, &sink.Discard{}, &pipeline.Options{Unpaced: true, TailSilence: -1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*audio.Seconds()/time.Since(start).Seconds(), "x-realtime")
+}
+
+// BenchmarkCadence streams the 15.5 s speech sample at real time to the
+// reference server on loopback and reports the cadence the server measured:
+// deviation of each inter-arrival time from the frame period (p50, p99, max)
+// and the end drift, in µs. Run it with -benchtime 1x: each op takes 16.5 s.
+func BenchmarkCadence(b *testing.B) {
+	srv, err := refserver.Start(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	var p50, p99, mx, drift float64
+	for i := 0; b.Loop(); i++ {
+		in, err := os.Open("../testdata/speech-16k.s16le")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = pipeline.Run(context.Background(), in, ws, nil)
+		in.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		reps, err := srv.WaitReports(ctx, i+1)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := reps[i].Cadence
+		p50 += us(c.P50)
+		p99 += us(c.P99)
+		mx = max(mx, us(c.Max))
+		drift += us(c.Drift)
+	}
+	n := float64(b.N)
+	b.ReportMetric(p50/n, "p50-µs")
+	b.ReportMetric(p99/n, "p99-µs")
+	b.ReportMetric(mx, "max-µs")
+	b.ReportMetric(drift/n, "drift-µs")
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

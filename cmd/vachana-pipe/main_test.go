@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+const (
+	speechFile = "../../testdata/speech-16k.s16le"
+	secretKey  = "sekrit-KEY-0123456789"
+)
+
+var wantTranscripts = []string{
+	"[segment 0: 1760 ms of speech]",
+	"[segment 1: 3328 ms of speech]",
+	"[segment 2: 3488 ms of speech]",
+	"[segment 3: 3072 ms of speech]",
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	err            error
+}
+
+// runCLI runs the command as main does, with stdin as its standard input.
+func runCLI(t *testing.T, ctx context.Context, stdin []byte, args ...string) result {
+	t.Helper()
+	t.Setenv("GNANI_API_KEY", "")
+	t.Setenv("VACHANA_URL", "")
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, bytes.NewReader(stdin), &stdout, &stderr)
+	if err != nil {
+		stderr.WriteString("vachana-pipe: " + err.Error() + "\n")
+	}
+	r := result{code: exitCode(err), stdout: stdout.String(), stderr: stderr.String(), err: err}
+	if strings.Contains(r.stdout+r.stderr, secretKey) {
+		t.Errorf("the API key appears in the output:\n%s\n%s", r.stdout, r.stderr)
+	}
+	return r
+}
+
+func startServer(t *testing.T, opts *refserver.Options) *refserver.Server {
+	t.Helper()
+	srv, err := refserver.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func lastReport(t *testing.T, srv *refserver.Server) refserver.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reps, err := srv.WaitReports(ctx, 1)
+	if err != nil {
+		t.Fatalf("no session report: %v", err)
+	}
+	return reps[len(reps)-1]
+}
+
+func readSpeech(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(speechFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// onWire is what must reach the server for input: the input, zero padding to
+// a whole frame, and one second of silence frames.
+func onWire(input []byte) []byte {
+	pad := (frame.Size - len(input)%frame.Size) % frame.Size
+	tail := frame.Rate16k.FramesIn(time.Second) * frame.Size
+	return append(bytes.Clone(input), make([]byte, pad+int(tail))...)
+}
+
+func checkTranscripts(t *testing.T, stdout string) {
+	t.Helper()
+	got := strings.Split(strings.TrimSpace(stdout), "\n")
+	if strings.Join(got, "\n") != strings.Join(wantTranscripts, "\n") {
+		t.Fatalf("transcripts:\n%s\nwant:\n%s", stdout, strings.Join(wantTranscripts, "\n"))
+	}
+}
+
+func checkSession(t *testing.T, rep refserver.Report, want []byte) {
+	t.Helper()
+	if rep.SizeViolations != 0 || rep.Bytes != int64(rep.Frames)*frame.Size {
+		t.Errorf("frames not all %d bytes: %d frames, %d bytes, %d violations", frame.Size, rep.Frames, rep.Bytes, rep.SizeViolations)
+	}
+	if !bytes.Equal(rep.Audio, want) {
+		t.Errorf("server received %d bytes, want %d (input + padding + tail), equal=%v", len(rep.Audio), len(want), bytes.Equal(rep.Audio, want))
+	}
+	if rep.CloseCode != 1000 || rep.Err != "" {
+		t.Errorf("session ended with code %d, %q; want a normal close", rep.CloseCode, rep.Err)
+	}
+	for _, s := range rep.Segments {
+		if !s.Transcribed {
+			t.Errorf("segment %d was not transcribed", s.Index)
+		}
+	}
+	if !strings.HasPrefix(rep.UserAgent, "vachana-pipe/") || !strings.HasPrefix(rep.RequestID, "req_") || rep.Lang != "en-IN" {
+		t.Errorf("handshake headers: user agent %q, request id %q, lang %q", rep.UserAgent, rep.RequestID, rep.Lang)
+	}
+}
+
+// TestEndToEndPaced streams the speech recording through the CLI at real
+// time to the reference server, which checks every byte and the cadence.
+func TestEndToEndPaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 16.5 s in real time")
+	}
+	srv := startServer(t, &refserver.Options{RecordAudio: true})
+	input := readSpeech(t)
+	r := runCLI(t, context.Background(), nil, "-url", srv.URL, "-key", secretKey, "-stats", speechFile)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	checkTranscripts(t, r.stdout)
+	rep := lastReport(t, srv)
+	checkSession(t, rep, onWire(input))
+	c := rep.Cadence
+	t.Logf("server-side cadence over %d frames: p50 %v, p99 %v, max %v, drift %v", rep.Frames, c.P50, c.P99, c.Max, c.Drift)
+	// Loose bounds: CI machines are shared and this runs under -race. The
+	// benchmarks measure the real figures.
+	if c.P99 > 10*time.Millisecond || c.Drift > 20*time.Millisecond || c.Drift < -20*time.Millisecond {
+		t.Errorf("cadence p99 %v, drift %v: frames did not leave at real-time cadence", c.P99, c.Drift)
+	}
+	for _, want := range []string{"frames:      517 × 1024", "188 bytes of padding", "32 tail silence frames", "4 transcripts", "cadence:     deviation"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("-stats output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func TestEndToEndStdinUnpaced(t *testing.T) {
+	srv := startServer(t, &refserver.Options{RecordAudio: true})
+	input := readSpeech(t)
+	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	checkTranscripts(t, r.stdout)
+	checkSession(t, lastReport(t, srv), onWire(input))
+}
+
+func TestLocal(t *testing.T) {
+	r := runCLI(t, context.Background(), nil, "-local", "-pace=false", "-stats", speechFile)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	checkTranscripts(t, r.stdout)
+	if !strings.Contains(r.stderr, "server saw:") || !strings.Contains(r.stderr, "transcribed=4") {
+		t.Errorf("-local -stats lacks the server's report:\n%s", r.stderr)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	srv := startServer(t, &refserver.Options{VADEvents: true})
+	r := runCLI(t, context.Background(), nil, "-url", srv.URL, "-key", secretKey, "-pace=false", "-json", speechFile)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("line is not JSON: %q", line)
+		}
+		types = append(types, ev["type"].(string))
+	}
+	// Unpaced, the events of different segments interleave: count them.
+	count := map[string]int{}
+	for _, typ := range types {
+		count[typ]++
+	}
+	if types[0] != "connected" || count["connected"] != 1 || count["speech_start"] != 4 || count["speech_end"] != 4 ||
+		count["processing"] != 4 || count["transcript"] != 4 || len(types) != 17 {
+		t.Fatalf("event types: %v", types)
+	}
+}
+
+func TestOutputFile(t *testing.T) {
+	input := readSpeech(t)[:10*frame.Size+5]
+	path := filepath.Join(t.TempDir(), "out.raw")
+	r := runCLI(t, context.Background(), input, "-o", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, onWire(input)) {
+		t.Fatalf("file holds %d bytes, want the %d bytes that would go on the wire", len(got), len(onWire(input)))
+	}
+	r = runCLI(t, context.Background(), input, "-o", "-", "-tail-silence", "0")
+	if r.code != 0 || r.stdout != string(onWire(input)[:11*frame.Size]) {
+		t.Fatalf("-o - wrote %d bytes (exit %d), want %d", len(r.stdout), r.code, 11*frame.Size)
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestExitCodes(t *testing.T) {
+	input := readSpeech(t)[:4*16000*2] // 4 s: two segments
+	tests := []struct {
+		name    string
+		opts    *refserver.Options // nil: no server
+		args    []string
+		code    int
+		message string // in stderr
+	}{
+		{"no key", nil, []string{"-pace=false"}, 2, "no API key"},
+		{"bad rate", nil, []string{"-rate", "22050"}, 2, "-rate 22050"},
+		{"unknown flag", nil, []string{"-frobnicate"}, 2, "flag provided but not defined"},
+		{"missing file", nil, []string{"-key", secretKey, "/nonexistent/x.raw"}, 2, "no such file"},
+		{"two inputs", nil, []string{"-key", secretKey, "a", "b"}, 2, "one INPUT at most"},
+		{"plaintext key", nil, []string{"-key", secretKey, "-url", "ws://example.invalid/stt"}, 2, "unencrypted"},
+		{"wrong key", &refserver.Options{Keys: []string{"other"}}, []string{"-key", secretKey}, 3, "HTTP 401"},
+		{"rate limited", &refserver.Options{Faults: refserver.Faults{RejectStatus: 429}}, []string{"-key", secretKey}, 3, "rate limited"},
+		{"connection refused", nil, []string{"-key", secretKey, "-url", "ws://" + freePort(t) + "/stt/v3/stream"}, 3, "cannot connect"},
+		{"fatal server error", &refserver.Options{Faults: refserver.Faults{ErrorAfterFrames: 50, CloseAfterError: true, ErrorMessage: "model crashed"}}, []string{"-key", secretKey}, 4, "1011"},
+		{"connection dropped", &refserver.Options{Faults: refserver.Faults{DropAfterFrames: 50}}, []string{"-key", secretKey}, 4, "connection lost"},
+		{"transcripts late", &refserver.Options{ProcessingDelay: 5 * time.Second}, []string{"-key", secretKey, "-drain-timeout", "300ms"}, 4, "still missing"},
+		{"recoverable error event", &refserver.Options{Faults: refserver.Faults{ErrorAfterFrames: 50, ErrorMessage: "hiccup"}}, []string{"-key", secretKey}, 0, "server error: hiccup"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.opts != nil {
+				srv := startServer(t, tt.opts)
+				args = append([]string{"-url", srv.URL}, args...)
+			}
+			if tt.code != 2 {
+				args = append([]string{"-pace=false"}, args...)
+			}
+			r := runCLI(t, context.Background(), input, args...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.message) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", r.code, r.stderr, tt.code, tt.message)
+			}
+		})
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	srv := startServer(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	r := runCLI(t, ctx, nil, "-url", srv.URL, "-key", secretKey, speechFile)
+	if r.code != 130 {
+		t.Fatalf("exit %d, want 130: %s", r.code, r.stderr)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("took %v to stop after the interrupt", d)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	r := runCLI(t, context.Background(), nil, "-h")
+	if r.code != 0 || !strings.Contains(r.stderr, "Exit codes:") || !strings.Contains(r.stderr, "-tail-silence") {
+		t.Fatalf("-h: exit %d, %s", r.code, r.stderr)
+	}
+	r = runCLI(t, context.Background(), nil, "-version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "vachana-pipe ") {
+		t.Fatalf("-version: exit %d, %q", r.code, r.stdout)
+	}
+	r = runCLI(t, context.Background(), nil, "serve", "-h")
+	if r.code != 0 || !strings.Contains(r.stderr, "-addr") {
+		t.Fatalf("serve -h: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func TestServe(t *testing.T) {
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	var stderr bytes.Buffer
+	go func() {
+		err := run(ctx, []string{"serve", "-addr", addr}, nil, nil, &stderr)
+		done <- result{code: exitCode(err), err: err}
+	}()
+	// Wait for the listener, then stream to it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not listen")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := runCLI(t, context.Background(), nil, "-url", "ws://"+addr+"/stt/v3/stream", "-key", secretKey, "-pace=false", speechFile)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	checkTranscripts(t, r.stdout)
+	cancel()
+	if res := <-done; res.code != 0 {
+		t.Fatalf("serve exited %d: %v", res.code, res.err)
+	}
+	if !strings.Contains(stderr.String(), "transcribed=4") {
+		t.Fatalf("serve logged no session report:\n%s", stderr.String())
+	}
+}
