@@ -4,5 +4,9 @@ go 1.26.0
 
 require (
 	github.com/coder/websocket v1.8.15
+	github.com/go-audio/audio v1.0.0
+	github.com/go-audio/wav v1.1.0
 	golang.org/x/sync v0.24.0
 )
+
+require github.com/go-audio/riff v1.0.0 // indirect

@@ -197,7 +197,7 @@ func TestJSON(t *testing.T) {
 }
 
 func TestOutputFile(t *testing.T) {
-	input := readSpeech(t)[:10*frame.Size+5]
+	input := readSpeech(t)[:10*frame.Size+6]
 	path := filepath.Join(t.TempDir(), "out.raw")
 	r := runCLI(t, context.Background(), input, "-o", path)
 	if r.code != 0 {
@@ -213,6 +213,101 @@ func TestOutputFile(t *testing.T) {
 	r = runCLI(t, context.Background(), input, "-o", "-", "-tail-silence", "0")
 	if r.code != 0 || r.stdout != string(onWire(input)[:11*frame.Size]) {
 		t.Fatalf("-o - wrote %d bytes (exit %d), want %d", len(r.stdout), r.code, 11*frame.Size)
+	}
+}
+
+// TestPartialSampleIsReported: a raw input with an odd number of bytes
+// ends with half a sample, which is left out and reported, not padded into
+// a wrong sample.
+func TestPartialSampleIsReported(t *testing.T) {
+	input := readSpeech(t)[:2*frame.Size+3]
+	r := runCLI(t, context.Background(), input, "-o", "-", "-tail-silence", "0")
+	if r.code != 0 || !strings.Contains(r.stderr, "stdin: input ends with an incomplete sample (1 of 2 bytes)") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	want := append(bytes.Clone(input[:2*frame.Size+2]), make([]byte, frame.Size-2)...)
+	if r.stdout != string(want) {
+		t.Fatalf("wrote %d bytes, want %d", len(r.stdout), len(want))
+	}
+}
+
+// TestStreamedWAVFromPipe: WAV as ffmpeg writes it to a pipe (sizes
+// 0xFFFFFFFF), arriving through a real pipe in short writes, gives the same
+// frames as the same audio in an ordinary WAV file given by path.
+func TestStreamedWAVFromPipe(t *testing.T) {
+	streamed, err := os.ReadFile("../../source/testdata/s16_stereo_16k_streamed.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile := runCLI(t, context.Background(), nil, "-o", "-", "../../source/testdata/s16_stereo_16k.wav")
+	if fromFile.code != 0 {
+		t.Fatalf("from file: exit %d: %s", fromFile.code, fromFile.stderr)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for p := streamed; len(p) > 0; p = p[min(333, len(p)):] {
+			pw.Write(p[:min(333, len(p))])
+		}
+		pw.Close()
+	}()
+	t.Setenv("GNANI_API_KEY", "")
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"-o", "-", "-"}, pr, &stdout, &stderr)
+	pr.Close()
+	if err != nil {
+		t.Fatalf("from pipe: %v: %s", err, stderr.String())
+	}
+	if stdout.String() != fromFile.stdout || len(fromFile.stdout) < 6000 {
+		t.Fatalf("pipe gave %d bytes, file %d: they differ", stdout.Len(), len(fromFile.stdout))
+	}
+}
+
+func TestBadInputFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	wav, err := os.ReadFile("../../source/testdata/s16_mono_16k.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := write("cut.wav", wav[:len(wav)-1000])
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"mp3", []string{write("song.mp3", []byte("ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00junk"))}, 2, "song.mp3: the input looks like an MP3 file"},
+		{"empty", []string{write("empty.wav", nil)}, 2, "empty.wav: the input is empty"},
+		{"garbage wav", []string{"-format", "wav", write("g.wav", []byte("this is not a wav file at all"))}, 2, "g.wav: not a WAV file"},
+		{"wrong rate", []string{"../../source/testdata/s16_stereo_44k.wav"}, 2, "the input is 44100 Hz but the stream is 16000 Hz"},
+		{"truncated", []string{truncated}, 2, "cut.wav: WAV data is truncated: the header announces 6400 bytes of audio, the input has 5400"},
+		{"bad encoding flag", []string{"-in-encoding", "mp3", "-"}, 2, "-in-encoding: unknown sample encoding"},
+		{"bad channels flag", []string{"-in-channels", "0", "-"}, 2, "0 channels"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, context.Background(), nil, append([]string{"-o", filepath.Join(dir, "out.raw")}, tt.args...)...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.msg) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tt.code, tt.msg)
+			}
+		})
+	}
+	// The truncated file's audio was still all written before the error:
+	// 5400 bytes, padded to 6 frames, and the tail.
+	out := filepath.Join(dir, "cut.raw")
+	if r := runCLI(t, context.Background(), nil, "-o", out, truncated); r.code != 2 {
+		t.Fatalf("exit %d", r.code)
+	}
+	got, _ := os.ReadFile(out)
+	if want := wav[44 : len(wav)-1000]; len(got) != 6*frame.Size+32*frame.Size || !bytes.Equal(got[:len(want)], want) {
+		t.Fatalf("wrote %d bytes; want the 5400 bytes there were, padded, and the tail", len(got))
 	}
 }
 

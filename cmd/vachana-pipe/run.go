@@ -32,7 +32,10 @@ const usageText = `Usage:
 
 Streams audio to Gnani's Vachana realtime speech-to-text (v3) in frames of
 exactly 1024 bytes at real-time cadence, and prints each transcript on a line.
-INPUT must be raw PCM: signed 16-bit little-endian, mono, at the -rate:
+INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
+streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
+and -in-channels. Its rate must be the stream's (-rate). Anything else goes
+through ffmpeg first:
   ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
 
 Flags:
@@ -86,6 +89,9 @@ type config struct {
 	quiet, insecure bool
 	version         bool
 	input           string
+	format          source.Container
+	inEncoding      source.Encoding
+	inRate, inChans int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -106,6 +112,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress line and no warnings on stderr (errors still)")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow sending the key over plain ws:// to a host that is not loopback")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	format := fs.String("format", "auto", "input format: auto (WAV if it starts with a RIFF header, raw otherwise), wav or raw")
+	inEnc := fs.String("in-encoding", "s16le", "raw input sample encoding: "+source.EncodingNames)
+	fs.IntVar(&c.inRate, "in-rate", 0, "raw input sample rate in Hz (default: the -rate)")
+	fs.IntVar(&c.inChans, "in-channels", 1, "raw input channels, down-mixed to mono")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -123,6 +133,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		c.input = fs.Arg(0)
 	default:
 		return nil, withCode(exitUsage, fmt.Errorf("one INPUT at most, got %d arguments: %q (flags go before INPUT)", fs.NArg(), fs.Args()))
+	}
+	var err error
+	if c.format, err = source.ParseContainer(*format); err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("-format: %s", strings.TrimPrefix(err.Error(), "source: ")))
+	}
+	if c.inEncoding, err = source.ParseEncoding(*inEnc); err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("-in-encoding: %s", strings.TrimPrefix(err.Error(), "source: ")))
+	}
+	if c.inRate == 0 {
+		c.inRate = c.rate
+	}
+	if err := (source.Format{Encoding: c.inEncoding, Rate: c.inRate, Channels: c.inChans}).Validate(); err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("-in-rate/-in-channels: %v", err))
 	}
 	if err := frame.Rate(c.rate).Check(); err != nil {
 		return nil, withCode(exitUsage, fmt.Errorf("-rate %d: not accepted by the service; use 8000, 16000, 44100 or 48000", c.rate))
@@ -164,6 +187,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return withCode(exitUsage, err)
 	}
 	defer closeIn()
+	src, err := source.NewReader(in, source.Options{
+		Container: c.format,
+		Raw:       source.Format{Encoding: c.inEncoding, Rate: c.inRate, Channels: c.inChans},
+	})
+	if err != nil {
+		return withCode(exitUsage, inputError(name, err))
+	}
+	if got := src.Format().Rate; got != c.rate {
+		return withCode(exitUsage, fmt.Errorf("%s: the input is %d Hz but the stream is %d Hz (-rate); this version does not resample: pass -rate %d if the service accepts it (8000, 16000, 44100, 48000), or convert, e.g. ffmpeg -i %s -f s16le -ac 1 -ar %d - | vachana-pipe", name, got, c.rate, got, name, c.rate))
+	}
 
 	opts := &pipeline.Options{
 		Rate:         frame.Rate(c.rate),
@@ -228,10 +261,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		dst = ws
 	}
 
-	stats, runErr := pipeline.Run(ctx, in, dst, opts)
+	stats, runErr := pipeline.Run(ctx, src, dst, opts)
 	con.endProgress()
 	if c.stats {
-		fmt.Fprintf(stderr, "input:       %s\n%s", name, stats)
+		kind := "raw"
+		if src.WAV() != nil {
+			kind = "WAV"
+		}
+		fmt.Fprintf(stderr, "source:      %s (%s, %v)\n%s", name, kind, src.Format(), stats)
 		if srv != nil {
 			wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if reps, err := srv.WaitReports(wctx, 1); err == nil {
@@ -240,7 +277,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			cancel()
 		}
 	}
+	if runErr == nil {
+		// The audio that was there has been streamed; now say what was
+		// wrong with the end of the input.
+		if err := src.Err(); errors.Is(err, source.ErrTruncated) {
+			return withCode(exitUsage, inputError(name, err))
+		} else if err != nil {
+			con.warn(inputError(name, err))
+		}
+	}
 	return classify(ctx, runErr)
+}
+
+// inputError names the input in a source error.
+func inputError(name string, err error) error {
+	return fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "source: "))
 }
 
 // classify maps an error from pipeline.Run to an exit code.

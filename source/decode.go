@@ -1,0 +1,367 @@
+package source
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// Encoding is how one sample is stored.
+type Encoding uint8
+
+// Sample encodings. WAV files use the little-endian ones, U8, MuLaw and ALaw.
+const (
+	S16LE Encoding = iota + 1 // signed 16-bit little-endian
+	S16BE                     // signed 16-bit big-endian
+	S24LE                     // signed 24-bit little-endian, packed in 3 bytes
+	S32LE                     // signed 32-bit little-endian
+	F32LE                     // IEEE float, 32-bit little-endian, full scale ±1.0
+	F64LE                     // IEEE float, 64-bit little-endian, full scale ±1.0
+	MuLaw                     // G.711 µ-law, 8-bit
+	ALaw                      // G.711 A-law, 8-bit
+	U8                        // unsigned 8-bit, 128 is silence
+)
+
+var encodingNames = [...]string{
+	S16LE: "s16le", S16BE: "s16be", S24LE: "s24le", S32LE: "s32le",
+	F32LE: "f32le", F64LE: "f64le", MuLaw: "mulaw", ALaw: "alaw", U8: "u8",
+}
+
+var encodingSizes = [...]int{
+	S16LE: 2, S16BE: 2, S24LE: 3, S32LE: 4, F32LE: 4, F64LE: 8, MuLaw: 1, ALaw: 1, U8: 1,
+}
+
+// EncodingNames lists the names ParseEncoding accepts.
+const EncodingNames = "s16le, s16be, s24le, s32le, f32le, f64le, mulaw, alaw, u8"
+
+// ParseEncoding returns the encoding with the given name (as in
+// [EncodingNames]; "ulaw" and "pcm_" prefixes are accepted too).
+func ParseEncoding(name string) (Encoding, error) {
+	n := strings.TrimPrefix(strings.ToLower(name), "pcm_")
+	switch n {
+	case "ulaw", "u-law", "mu-law":
+		n = "mulaw"
+	case "a-law":
+		n = "alaw"
+	}
+	for e, s := range encodingNames {
+		if s != "" && s == n {
+			return Encoding(e), nil
+		}
+	}
+	return 0, fmt.Errorf("source: unknown sample encoding %q; use one of %s", name, EncodingNames)
+}
+
+func (e Encoding) String() string {
+	if int(e) < len(encodingNames) && encodingNames[e] != "" {
+		return encodingNames[e]
+	}
+	return fmt.Sprintf("Encoding(%d)", int(e))
+}
+
+// Size returns the number of bytes of one sample.
+func (e Encoding) Size() int {
+	if int(e) < len(encodingSizes) {
+		return encodingSizes[e]
+	}
+	return 0
+}
+
+// Limits on what a Format may describe; beyond them a header is corrupt.
+const (
+	MaxChannels = 64
+	MaxRate     = 768000
+)
+
+// Format describes interleaved PCM.
+type Format struct {
+	Encoding Encoding
+	Rate     int // samples per second per channel
+	Channels int
+}
+
+// FrameSize returns the bytes of one sample of every channel.
+func (f Format) FrameSize() int { return f.Encoding.Size() * f.Channels }
+
+func (f Format) String() string {
+	return fmt.Sprintf("%s, %d Hz, %d channel(s)", f.Encoding, f.Rate, f.Channels)
+}
+
+// Validate reports what is wrong with f, if anything.
+func (f Format) Validate() error {
+	switch {
+	case f.Encoding.Size() == 0:
+		return fmt.Errorf("unknown sample encoding %d", int(f.Encoding))
+	case f.Channels <= 0:
+		return fmt.Errorf("%d channels: there must be at least one", f.Channels)
+	case f.Channels > MaxChannels:
+		return fmt.Errorf("%d channels is more than the %d supported: the header is probably corrupt", f.Channels, MaxChannels)
+	case f.Rate <= 0:
+		return fmt.Errorf("sample rate %d Hz: it must be positive", f.Rate)
+	case f.Rate > MaxRate:
+		return fmt.Errorf("sample rate %d Hz is above the %d Hz supported: the header is probably corrupt", f.Rate, MaxRate)
+	}
+	return nil
+}
+
+// ErrPartialSample is reported by [Decoder.Err] when the input ended in the
+// middle of a sample frame (for several channels, a frame is one sample of
+// each). The incomplete frame cannot be decoded and is left out.
+var ErrPartialSample = errors.New("source: input ends with an incomplete sample")
+
+// Decoder converts interleaved PCM of any [Format] read from an io.Reader
+// into mono signed 16-bit little-endian samples, the pipeline's format.
+//
+// Channels are down-mixed by averaging, so the mix can never clip. Integer
+// samples wider than 16 bits and float samples are rounded to the nearest
+// 16-bit value; floats beyond ±1.0 are clamped, NaN becomes 0. 16-bit mono
+// passes through bit-identical. The µ-law and A-law tables are those of
+// ITU-T G.711.
+//
+// Decoder reads its input with whatever sizes the reader returns (a pipe's
+// short reads included) and carries partial samples over. It allocates only
+// in NewDecoder.
+type Decoder struct {
+	r     io.Reader
+	f     Format
+	in    []byte // raw input; in[:n] holds bytes not yet decoded
+	n     int
+	out   [2]byte // a decoded sample not yet returned (when Read is given 1 byte)
+	nout  int
+	total int64 // input bytes read
+	err   error // end-of-input problem, for Err
+	eof   bool
+}
+
+// decodeBlock is the number of input sample frames decoded per read.
+const decodeBlock = 4096
+
+// NewDecoder returns a Decoder reading PCM of format f from r.
+func NewDecoder(r io.Reader, f Format) (*Decoder, error) {
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	return &Decoder{r: r, f: f, in: make([]byte, decodeBlock*f.FrameSize())}, nil
+}
+
+// Format returns the input format.
+func (d *Decoder) Format() Format { return d.f }
+
+// InputBytes returns the number of input bytes read so far.
+func (d *Decoder) InputBytes() int64 { return d.total }
+
+// Err returns a problem found at the end of the input, such as
+// [ErrPartialSample], once Read has returned io.EOF; nil otherwise.
+func (d *Decoder) Err() error { return d.err }
+
+// Read fills p with mono s16le samples. It returns io.EOF at the end of the
+// input, and any read error of the underlying reader.
+func (d *Decoder) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	written := 0
+	if d.nout > 0 { // a sample split by a 1-byte read
+		written = copy(p, d.out[2-d.nout:])
+		d.nout -= written
+		if written == len(p) {
+			return written, nil
+		}
+	}
+	fs := d.f.FrameSize()
+	for {
+		if whole := d.n / fs; whole > 0 {
+			room := (len(p) - written) / 2
+			if room == 0 {
+				if written > 0 {
+					return written, nil
+				}
+				// p has room for one byte only: decode one sample into out.
+				decode(d.out[:], d.in[:fs], d.f)
+				d.shift(fs)
+				p[0] = d.out[0]
+				d.nout = 1
+				return 1, nil
+			}
+			k := min(whole, room)
+			decode(p[written:written+2*k], d.in[:k*fs], d.f)
+			d.shift(k * fs)
+			return written + 2*k, nil
+		}
+		if d.eof {
+			if d.n > 0 && d.err == nil {
+				d.err = fmt.Errorf("%w (%d of %d bytes)", ErrPartialSample, d.n, fs)
+				d.n = 0
+			}
+			if written > 0 {
+				return written, nil
+			}
+			return 0, io.EOF
+		}
+		m, err := d.r.Read(d.in[d.n:])
+		d.n += m
+		d.total += int64(m)
+		if err == io.EOF {
+			d.eof = true
+		} else if err != nil {
+			if written > 0 {
+				return written, nil // report the error on the next call
+			}
+			return 0, err
+		}
+	}
+}
+
+// shift drops the first k bytes of the pending input.
+func (d *Decoder) shift(k int) {
+	d.n = copy(d.in, d.in[k:d.n])
+}
+
+// decode converts the whole frames in src to mono s16le in dst, which holds
+// exactly one 2-byte sample per frame. Every path rounds the same way: to the
+// nearest 16-bit value, ties upwards (as sox does).
+func decode(dst, src []byte, f Format) {
+	ch, size := f.Channels, f.Encoding.Size()
+	switch {
+	case ch == 1:
+		decodeMono(dst, src, f.Encoding)
+	case ch == 2 && f.Encoding == S16LE:
+		for i, o := 0, 0; o < len(dst); i, o = i+4, o+2 {
+			l := int32(int16(binary.LittleEndian.Uint16(src[i:])))
+			r := int32(int16(binary.LittleEndian.Uint16(src[i+2:])))
+			binary.LittleEndian.PutUint16(dst[o:], uint16((l+r+1)>>1))
+		}
+	default:
+		// Sum channels in units of 2^-31 of full scale (an int64 holds 64
+		// full-scale channels with room to spare), then divide by the
+		// channel count and 2^16 at once: a shift when it is a power of two.
+		fs := size * ch
+		shift, pow2 := 16, ch&(ch-1) == 0
+		for c := ch; c > 1; c >>= 1 {
+			shift++
+		}
+		div := int64(ch) << 16
+		for i, o := 0, 0; o < len(dst); i, o = i+fs, o+2 {
+			var sum int64
+			for c := 0; c < ch; c++ {
+				sum += int64(sample31(src[i+c*size:], f.Encoding))
+			}
+			n := sum + div/2
+			var q int64
+			if pow2 {
+				q = n >> shift
+			} else if q = n / div; n%div < 0 {
+				q-- // floor, not truncation
+			}
+			binary.LittleEndian.PutUint16(dst[o:], uint16(max(-32768, min(32767, q))))
+		}
+	}
+}
+
+// decodeMono converts single-channel samples, one loop per encoding.
+func decodeMono(dst, src []byte, e Encoding) {
+	n := len(dst) / 2
+	switch e {
+	case S16LE:
+		copy(dst, src[:2*n]) // bit-exact pass-through
+	case S16BE:
+		for i := range n {
+			dst[2*i], dst[2*i+1] = src[2*i+1], src[2*i]
+		}
+	case U8:
+		for i := range n {
+			dst[2*i], dst[2*i+1] = 0, src[i]-128
+		}
+	case MuLaw:
+		for i := range n {
+			binary.LittleEndian.PutUint16(dst[2*i:], uint16(ulawTable[src[i]]))
+		}
+	case ALaw:
+		for i := range n {
+			binary.LittleEndian.PutUint16(dst[2*i:], uint16(alawTable[src[i]]))
+		}
+	default:
+		size := e.Size()
+		for i := range n {
+			v := int64(sample31(src[i*size:], e))
+			binary.LittleEndian.PutUint16(dst[2*i:], uint16(min(32767, (v+1<<15)>>16)))
+		}
+	}
+}
+
+// sample31 returns the sample at b scaled to a signed 32-bit full scale.
+func sample31(b []byte, e Encoding) int32 {
+	switch e {
+	case S16LE:
+		return int32(int16(binary.LittleEndian.Uint16(b))) << 16
+	case S16BE:
+		return int32(int16(binary.BigEndian.Uint16(b))) << 16
+	case S24LE:
+		return int32(uint32(b[0])<<8 | uint32(b[1])<<16 | uint32(b[2])<<24)
+	case S32LE:
+		return int32(binary.LittleEndian.Uint32(b))
+	case F32LE:
+		return float31(float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
+	case F64LE:
+		return float31(math.Float64frombits(binary.LittleEndian.Uint64(b)))
+	case MuLaw:
+		return int32(ulawTable[b[0]]) << 16
+	case ALaw:
+		return int32(alawTable[b[0]]) << 16
+	case U8:
+		return (int32(b[0]) - 128) << 24
+	}
+	return 0
+}
+
+// float31 scales a float sample (full scale ±1.0) to 32 bits, rounded and
+// clamped; NaN is silence.
+func float31(v float64) int32 {
+	x := math.Floor(v*(1<<31) + 0.5)
+	switch {
+	case x != x: // NaN
+		return 0
+	case x >= math.MaxInt32:
+		return math.MaxInt32
+	case x <= math.MinInt32:
+		return math.MinInt32
+	}
+	return int32(x)
+}
+
+// G.711 decoding tables, built as ITU-T G.711 and sox's g711.c define them.
+var ulawTable, alawTable [256]int16
+
+func init() {
+	for i := range 256 {
+		// µ-law: complement, then sign, 3-bit exponent, 4-bit mantissa.
+		u := ^byte(i)
+		t := (int(u&0x0F) << 3) + 0x84
+		t <<= (u & 0x70) >> 4
+		if u&0x80 != 0 {
+			ulawTable[i] = int16(0x84 - t)
+		} else {
+			ulawTable[i] = int16(t - 0x84)
+		}
+		// A-law: even bits inverted.
+		a := byte(i) ^ 0x55
+		v := int(a&0x0F) << 4
+		switch seg := (a & 0x70) >> 4; seg {
+		case 0:
+			v += 8
+		case 1:
+			v += 0x108
+		default:
+			v += 0x108
+			v <<= seg - 1
+		}
+		if a&0x80 != 0 {
+			alawTable[i] = int16(v)
+		} else {
+			alawTable[i] = int16(-v)
+		}
+	}
+}

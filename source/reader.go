@@ -1,0 +1,209 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/go-audio/audio"
+)
+
+// Container says how to read the input.
+type Container uint8
+
+// Containers.
+const (
+	Auto Container = iota // WAV if the input starts with a RIFF/RF64 header, raw PCM otherwise
+	WAV
+	Raw
+)
+
+// ParseContainer parses "auto", "wav" or "raw".
+func ParseContainer(s string) (Container, error) {
+	switch s {
+	case "auto", "":
+		return Auto, nil
+	case "wav":
+		return WAV, nil
+	case "raw":
+		return Raw, nil
+	}
+	return 0, fmt.Errorf("source: unknown input format %q; use auto, wav or raw", s)
+}
+
+// Options says how to read an input.
+type Options struct {
+	Container Container
+	// Raw describes raw PCM input: its encoding (default S16LE), rate and
+	// channels (default 1). It is ignored for WAV, whose header says.
+	Raw Format
+}
+
+// ErrEmpty reports an input with no bytes at all.
+var ErrEmpty = errors.New("source: the input is empty")
+
+// Source is an input decoded to mono s16le: Read returns samples at
+// Format().Rate. It forwards SetReadDeadline to the underlying reader, so a
+// pipeline can interrupt it.
+type Source struct {
+	r    io.Reader // the underlying reader, for SetReadDeadline
+	dec  *Decoder
+	data *dataReader // WAV data chunk; nil for raw
+	wav  *WAVInfo
+}
+
+// NewReader reads the start of r to tell WAV from raw PCM (for Auto), reads
+// the WAV header if there is one, and returns a Source decoding the rest.
+func NewReader(r io.Reader, opts Options) (*Source, error) {
+	var head [12]byte
+	n, err := io.ReadFull(r, head[:])
+	switch {
+	case err == io.EOF:
+		return nil, ErrEmpty
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return nil, err
+	}
+	body := io.MultiReader(bytes.NewReader(head[:n]), r)
+	isRIFF := n >= 4 && (string(head[:4]) == "RIFF" || string(head[:4]) == "RF64" || string(head[:4]) == "BW64")
+	c := opts.Container
+	if c == Auto {
+		c = Raw
+		if isRIFF {
+			c = WAV
+		} else if kind := sniffContainer(head[:n]); kind != "" {
+			return nil, fmt.Errorf("source: the input looks like %s, not WAV or raw PCM; convert it first, e.g. ffmpeg -i INPUT -f s16le -ac 1 -ar 16000 - | vachana-pipe", kind)
+		}
+	}
+	s := &Source{r: r}
+	if c == WAV {
+		info, err := ReadWAVHeader(body)
+		if err != nil {
+			return nil, err
+		}
+		s.wav = &info
+		s.data = &dataReader{r: body, left: info.DataSize, want: info.DataSize}
+		s.dec, err = NewDecoder(s.data, info.Format)
+		return s, err
+	}
+	f := opts.Raw
+	if f.Encoding == 0 {
+		f.Encoding = S16LE
+	}
+	if f.Channels == 0 {
+		f.Channels = 1
+	}
+	if f.Rate == 0 {
+		return nil, errors.New("source: raw input needs its sample rate (Options.Raw.Rate)")
+	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("source: raw input: %w", err)
+	}
+	s.dec, err = NewDecoder(body, f)
+	return s, err
+}
+
+// sniffContainer names a compressed or container format recognised by its
+// magic bytes, or returns "".
+func sniffContainer(b []byte) string {
+	has := func(off int, magic string) bool {
+		return len(b) >= off+len(magic) && string(b[off:off+len(magic)]) == magic
+	}
+	switch {
+	case has(0, "ID3"):
+		return "an MP3 file"
+	case has(0, "OggS"):
+		return "an Ogg file (Opus or Vorbis)"
+	case has(0, "fLaC"):
+		return "a FLAC file"
+	case has(4, "ftyp"):
+		return "an MP4/M4A file"
+	case has(0, "FORM") && (has(8, "AIFF") || has(8, "AIFC")):
+		return "an AIFF file"
+	case has(0, ".snd"):
+		return "a Sun/NeXT AU file"
+	case has(0, "#!AMR"):
+		return "an AMR file"
+	case has(0, "\x1A\x45\xDF\xA3"):
+		return "a Matroska/WebM file"
+	}
+	return ""
+}
+
+// Read returns mono s16le samples.
+func (s *Source) Read(p []byte) (int, error) { return s.dec.Read(p) }
+
+// Format returns the format of the input as stored (before decoding).
+func (s *Source) Format() Format { return s.dec.Format() }
+
+// WAV returns the WAV header, or nil for raw input.
+func (s *Source) WAV() *WAVInfo { return s.wav }
+
+// Err returns what was wrong with the end of the input once Read has
+// returned io.EOF: a WAV data chunk shorter than its header said
+// ([ErrTruncated]), or an incomplete last sample ([ErrPartialSample]).
+func (s *Source) Err() error {
+	if s.data != nil && s.data.trunc {
+		got := s.data.want - s.data.left
+		return fmt.Errorf("%w: the header announces %d bytes of audio, the input has %d", ErrTruncated, s.data.want, got)
+	}
+	return s.dec.Err()
+}
+
+// SetReadDeadline sets the deadline of the underlying reader, if it has one.
+func (s *Source) SetReadDeadline(t time.Time) error {
+	if d, ok := s.r.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t)
+	}
+	return errors.ErrUnsupported
+}
+
+// FromIntBuffer returns a Source reading the samples of a go-audio buffer,
+// as its decoders produce them: SourceBitDepth 8 (unsigned), 16, 24 or 32, and
+// Format giving the rate and channels.
+func FromIntBuffer(buf *audio.IntBuffer) (*Source, error) {
+	if buf == nil || buf.Format == nil {
+		return nil, errors.New("source: IntBuffer without a Format")
+	}
+	depth := buf.SourceBitDepth
+	if depth == 0 {
+		depth = 16
+	}
+	if depth != 8 && depth != 16 && depth != 24 && depth != 32 {
+		return nil, fmt.Errorf("source: IntBuffer of %d-bit samples; want 8, 16, 24 or 32", depth)
+	}
+	f := Format{Encoding: S32LE, Rate: buf.Format.SampleRate, Channels: buf.Format.NumChannels}
+	dec, err := NewDecoder(&intReader{data: buf.Data, depth: depth}, f)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{r: nil, dec: dec}, nil
+}
+
+// intReader encodes go-audio ints as s32le.
+type intReader struct {
+	data  []int
+	depth int
+}
+
+func (r *intReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p)/4, len(r.data))
+	if n == 0 {
+		return 0, io.ErrShortBuffer
+	}
+	lo, hi := -(1 << (r.depth - 1)), 1<<(r.depth-1)-1
+	for i, v := range r.data[:n] {
+		if r.depth == 8 {
+			v -= 128
+		}
+		v = max(lo, min(hi, v))
+		u := uint32(int32(v) << (32 - r.depth))
+		p[4*i], p[4*i+1], p[4*i+2], p[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+	}
+	r.data = r.data[n:]
+	return 4 * n, nil
+}
