@@ -4,11 +4,13 @@
 // BenchmarkFramer, BenchmarkPacerWait).
 //
 //	go test ./benchmarks -run '^$' -bench Pipeline -benchmem
+//	go test ./benchmarks -run '^$' -bench VersusSox
 //	go test ./benchmarks -run '^$' -bench Cadence -benchtime 1x
 package benchmarks
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -96,3 +98,23 @@ func BenchmarkCadence(b *testing.B) {
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// BenchmarkPipelineResampled runs one minute of mono audio at 8, 44.1 and
+// 48 kHz per op through resampling to 16 kHz, framing and a discarding
+// sink, unpaced. zaf/resample allocates twice per 100 ms block.
+func BenchmarkPipelineResampled(b *testing.B) {
+	for _, rate := range []int{8000, 44100, 48000} {
+		b.Run(fmt.Sprint(rate), func(b *testing.B) {
+			const audio = time.Minute
+			n := int64(rate) * int64(audio/time.Second) * 2
+			b.SetBytes(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pipeline.Run(context.Background(), &zeros{n}, &sink.Discard{}, &pipeline.Options{InputRate: rate, Unpaced: true, TailSilence: -1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*audio.Seconds()/b.Elapsed().Seconds(), "x-realtime")
+		})
+	}
+}

@@ -1,6 +1,6 @@
 // Package pipeline runs the stages of vachana-pipe together: it reads a
-// source, cuts it into frames, paces them in real time and writes them to a
-// sink, and, when the sink is a service session, reads its events and drains
+// source, resamples it if needed, cuts it into frames, paces them in real
+// time and writes them to a sink, and, when the sink is a service session, reads its events and drains
 // outstanding transcripts before closing.
 //
 // [Run] is the only place in the module that starts goroutines; every one of
@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 )
 
@@ -55,8 +56,14 @@ const (
 // Options configures [Run]. The zero value streams 16 kHz audio paced in real
 // time, with a second of trailing silence.
 type Options struct {
-	// Rate is the sample rate of the input, which is s16le mono; default 16000.
+	// Rate is the sample rate of the stream; default 16000.
 	Rate frame.Rate
+
+	// InputRate is the sample rate of the input, which is s16le mono;
+	// default Rate. When it differs from Rate, Run resamples with libsoxr
+	// at Quality (default high) and frees the resampler before returning.
+	InputRate int
+	Quality   resample.Quality
 
 	// Unpaced sends frames as fast as the sink takes them. Never use it
 	// with a service, which degrades on bursts; it is for files.
@@ -101,8 +108,8 @@ func (e *InputError) Unwrap() error { return e.Err }
 // errNoPong is the cause of a ping that timed out.
 var errNoPong = errors.New("pipeline: no pong")
 
-// Run streams src, s16le mono audio at opts.Rate, to dst and returns what it
-// did. It returns the first error of any stage: an *[InputError] when reading
+// Run streams src, s16le mono audio at opts.InputRate, to dst at opts.Rate
+// and returns what it did. It returns the first error of any stage: an *[InputError] when reading
 // src fails, the sink's error when writing fails or the session ends early,
 // or the cause of ctx. The stats are valid in every case.
 //
@@ -114,6 +121,14 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 	o := withDefaults(opts)
 	if err := o.Rate.Check(); err != nil {
 		return &Stats{Rate: o.Rate}, err
+	}
+	if o.InputRate != int(o.Rate) {
+		rs, err := resample.New(src, o.InputRate, int(o.Rate), o.Quality)
+		if err != nil {
+			return &Stats{Rate: o.Rate}, err
+		}
+		defer rs.Close() // after every goroutine reading it has ended
+		src = rs
 	}
 	r := &run{
 		o:     o,
@@ -163,6 +178,9 @@ func withDefaults(opts *Options) Options {
 	}
 	if o.Rate == 0 {
 		o.Rate = frame.Rate16k
+	}
+	if o.InputRate == 0 {
+		o.InputRate = int(o.Rate)
 	}
 	if o.TailSilence == 0 {
 		o.TailSilence = DefaultTailSilence

@@ -67,20 +67,22 @@ func (s *WebSocket) ReadEvent() (transport.Event, error) {
 	ev, err := s.conn.ReadEvent()
 	var ce *transport.ClosedError
 	if errors.As(err, &ce) {
-		if s.closing.Load() {
+		closing := s.closing.Load()
+		if closing {
 			// Close reports whether the closing handshake succeeded; the
 			// read side sees either the server's close frame or the closed
 			// connection, depending on timing.
 			err = io.EOF
-		} else {
-			// The session is over: release a Ping or WriteFrame waiting on
-			// the dead connection.
-			s.conn.CloseNow()
 		}
 		s.mu.Lock()
 		s.readErr = err
 		s.mu.Unlock()
 		s.poke()
+		if !closing {
+			// The session is over: release a Ping or WriteFrame waiting on
+			// the dead connection (after recording why, for Drain).
+			s.conn.CloseNow()
+		}
 		return ev, err
 	}
 	if err != nil {
@@ -153,8 +155,10 @@ func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 			return fmt.Errorf("sink: session ended before its end was acknowledged: %w", readErr)
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
-		default:
+		case errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("sink: the server did not answer a ping within %v after the last frame: %w", limit, err)
+		default:
+			return fmt.Errorf("sink: session lost after the last frame: %w", err)
 		}
 	}
 	for {

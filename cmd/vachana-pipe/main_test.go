@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
+	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
@@ -286,7 +288,8 @@ func TestBadInputFiles(t *testing.T) {
 		{"mp3", []string{write("song.mp3", []byte("ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00junk"))}, 2, "song.mp3: the input looks like an MP3 file"},
 		{"empty", []string{write("empty.wav", nil)}, 2, "empty.wav: the input is empty"},
 		{"garbage wav", []string{"-format", "wav", write("g.wav", []byte("this is not a wav file at all"))}, 2, "g.wav: not a WAV file"},
-		{"wrong rate", []string{"../../source/testdata/s16_stereo_44k.wav"}, 2, "the input is 44100 Hz but the stream is 16000 Hz"},
+		{"bad quality", []string{"-quality", "best", "-"}, 2, "-quality: unknown quality"},
+		{"absurd raw rate", []string{"-in-rate", "5000000", "-"}, 2, "above the 768000 Hz"},
 		{"truncated", []string{truncated}, 2, "cut.wav: WAV data is truncated: the header announces 6400 bytes of audio, the input has 5400"},
 		{"bad encoding flag", []string{"-in-encoding", "mp3", "-"}, 2, "-in-encoding: unknown sample encoding"},
 		{"bad channels flag", []string{"-in-channels", "0", "-"}, 2, "0 channels"},
@@ -308,6 +311,34 @@ func TestBadInputFiles(t *testing.T) {
 	got, _ := os.ReadFile(out)
 	if want := wav[44 : len(wav)-1000]; len(got) != 6*frame.Size+32*frame.Size || !bytes.Equal(got[:len(want)], want) {
 		t.Fatalf("wrote %d bytes; want the 5400 bytes there were, padded, and the tail", len(got))
+	}
+}
+
+// TestResampling: a 44.1 kHz stereo WAV is mixed and resampled to the
+// stream's 16 kHz, to exactly the length the ratio implies; with -rate 44100
+// the mix goes out unresampled.
+func TestResampling(t *testing.T) {
+	const fixture = "../../source/testdata/s16_stereo_44k.wav" // 8820 frames
+	r := runCLI(t, context.Background(), nil, "-o", "-", "-tail-silence", "0", "-stats", fixture)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if len(r.stdout) != 7*frame.Size || !strings.Contains(r.stderr, "resampled 44100 → 16000 Hz, high quality") {
+		t.Fatalf("wrote %d bytes, want 3200 samples in 7 frames; stats:\n%s", len(r.stdout), r.stderr)
+	}
+	if pad := r.stdout[3200*2:]; strings.Trim(pad, "\x00") != "" {
+		t.Fatal("padding is not silence: the resampler gave more than 3200 samples")
+	}
+	r = runCLI(t, context.Background(), nil, "-o", "-", "-tail-silence", "0", "-rate", "44100", fixture)
+	f, _ := os.Open(fixture)
+	defer f.Close()
+	src, err := source.NewReader(f, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix, _ := io.ReadAll(src)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, string(mix)) || len(r.stdout) != 18*frame.Size {
+		t.Fatalf("-rate 44100: exit %d, %d bytes; want the %d-byte mix, unresampled, in 18 frames", r.code, len(r.stdout), len(mix))
 	}
 }
 

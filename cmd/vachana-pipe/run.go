@@ -18,6 +18,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport"
@@ -34,8 +35,8 @@ Streams audio to Gnani's Vachana realtime speech-to-text (v3) in frames of
 exactly 1024 bytes at real-time cadence, and prints each transcript on a line.
 INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
 streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
-and -in-channels. Its rate must be the stream's (-rate). Anything else goes
-through ffmpeg first:
+and -in-channels, at any rate: it is mixed to mono and resampled to -rate
+with libsoxr. Anything else goes through ffmpeg first:
   ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
 
 Flags:
@@ -92,6 +93,7 @@ type config struct {
 	format          source.Container
 	inEncoding      source.Encoding
 	inRate, inChans int
+	quality         resample.Quality
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -101,7 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.url, "url", "", "service endpoint (env VACHANA_URL; default "+transport.DefaultURL+")")
 	fs.StringVar(&c.key, "key", "", "API key (env GNANI_API_KEY); never printed")
 	fs.StringVar(&c.lang, "lang", transport.DefaultLang, "language code: bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN …")
-	fs.IntVar(&c.rate, "rate", 16000, "sample rate of INPUT and of the stream: 8000, 16000, 44100 or 48000")
+	fs.IntVar(&c.rate, "rate", 16000, "sample rate of the stream: 8000, 16000, 44100 or 48000; input at another rate is resampled")
+	quality := fs.String("quality", "high", "resampling quality: quick, low, medium, high or very-high")
 	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line, as received")
 	fs.StringVar(&c.out, "o", "", "write the frames to this file (- for stdout) instead of connecting")
 	fs.Var(&c.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
@@ -137,6 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var err error
 	if c.format, err = source.ParseContainer(*format); err != nil {
 		return nil, withCode(exitUsage, fmt.Errorf("-format: %s", strings.TrimPrefix(err.Error(), "source: ")))
+	}
+	if c.quality, err = resample.ParseQuality(*quality); err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("-quality: %s", strings.TrimPrefix(err.Error(), "resample: ")))
 	}
 	if c.inEncoding, err = source.ParseEncoding(*inEnc); err != nil {
 		return nil, withCode(exitUsage, fmt.Errorf("-in-encoding: %s", strings.TrimPrefix(err.Error(), "source: ")))
@@ -194,12 +200,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return withCode(exitUsage, inputError(name, err))
 	}
-	if got := src.Format().Rate; got != c.rate {
-		return withCode(exitUsage, fmt.Errorf("%s: the input is %d Hz but the stream is %d Hz (-rate); this version does not resample: pass -rate %d if the service accepts it (8000, 16000, 44100, 48000), or convert, e.g. ffmpeg -i %s -f s16le -ac 1 -ar %d - | vachana-pipe", name, got, c.rate, got, name, c.rate))
-	}
 
 	opts := &pipeline.Options{
 		Rate:         frame.Rate(c.rate),
+		InputRate:    src.Format().Rate,
+		Quality:      c.quality,
 		TailSilence:  c.tail,
 		DrainTimeout: c.drain,
 		OnWarning:    con.warn,
@@ -268,7 +273,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if src.WAV() != nil {
 			kind = "WAV"
 		}
-		fmt.Fprintf(stderr, "source:      %s (%s, %v)\n%s", name, kind, src.Format(), stats)
+		conv := "no resampling"
+		if r := src.Format().Rate; r != c.rate {
+			conv = fmt.Sprintf("resampled %d → %d Hz, %s quality", r, c.rate, c.quality)
+		}
+		fmt.Fprintf(stderr, "source:      %s (%s, %v; %s)\n%s", name, kind, src.Format(), conv, stats)
 		if srv != nil {
 			wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if reps, err := srv.WaitReports(wctx, 1); err == nil {

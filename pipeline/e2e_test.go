@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/resample"
+	"github.com/vachana-pipe/vachana-pipe/sink"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+)
+
+// TestRunResampledToServer streams the speech sample, first brought to
+// 48 kHz, through Run with resampling back to 16 kHz, to the reference
+// server: every segment must come back, and the server must get exactly
+// the ratio's number of samples, padding and tail.
+func TestRunResampledToServer(t *testing.T) {
+	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := resample.New(bytes.NewReader(speech), 16000, 48000, resample.High)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in48, err := io.ReadAll(up)
+	up.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := refserver.Start(&refserver.Options{RecordAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	stats, err := Run(context.Background(), bytes.NewReader(in48), ws, &Options{
+		InputRate: 48000,
+		Unpaced:   true,
+		OnEvent: func(ev transport.Event) {
+			if ev.Type == transport.Transcript {
+				texts = append(texts, ev.Text)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(texts) != 4 || stats.Transcripts != 4 {
+		t.Fatalf("transcripts %q", texts)
+	}
+	samples := (int64(len(in48)/2)*16000 + 24000) / 48000
+	if samples != int64(len(speech)/2) {
+		t.Fatalf("test is off: %d samples expected back", samples)
+	}
+	frames := (samples*2+frame.Size-1)/frame.Size + frame.Rate16k.FramesIn(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reps, err := srv.WaitReports(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := int64(reps[0].Frames); got != frames || stats.Frames != frames {
+		t.Fatalf("server got %d frames, stats say %d, want %d", got, stats.Frames, frames)
+	}
+}
