@@ -24,13 +24,13 @@ type handshake struct {
 
 // checkHandshake validates r like the real service does before the upgrade.
 // On failure it writes the HTTP error response and returns false.
-func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request) (handshake, bool) {
+func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults Faults) (handshake, bool) {
 	if r.URL.Path != Path {
 		writeError(w, http.StatusNotFound, "NOT_FOUND",
 			"reference server: no endpoint at "+r.URL.Path+"; connect to "+Path)
 		return handshake{}, false
 	}
-	if st := s.opts.Faults.RejectStatus; st != 0 {
+	if st := faults.RejectStatus; st != 0 {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}

@@ -71,6 +71,10 @@ type Faults struct {
 	StallAfterFrames int
 	// NoConnected suppresses the connected event.
 	NoConnected bool
+	// Sessions, if positive, limits the faults to the first Sessions
+	// connection attempts (handshakes), so a client that reconnects meets a
+	// healthy server afterwards. Zero applies them to every attempt.
+	Sessions int
 }
 
 // withDefaults returns a copy of o (nil means defaults) with defaults

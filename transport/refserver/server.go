@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,6 +39,7 @@ type Server struct {
 
 	opts     Options
 	closedCh chan struct{} // closed by Close
+	attempts atomic.Int64  // handshakes seen, for Faults.Sessions
 
 	mu       sync.Mutex
 	closed   bool
@@ -108,7 +110,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.handlers.Done()
-	hs, ok := s.checkHandshake(w, r)
+	faults := s.opts.Faults
+	if n := faults.Sessions; n > 0 && s.attempts.Add(1) > int64(n) {
+		faults = Faults{}
+	}
+	hs, ok := s.checkHandshake(w, r, faults)
 	if !ok {
 		return
 	}
@@ -117,7 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has written the HTTP error
 	}
 	c.SetReadLimit(readLimit)
-	ss := newSession(s, c, hs)
+	ss := newSession(s, c, hs, faults)
 	s.register(ss)
 	s.publish(ss, ss.run())
 }

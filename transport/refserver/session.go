@@ -22,9 +22,10 @@ const readLimit = 64 << 10
 // goroutine; transcript and drop timers run on their own and are stopped or
 // waited for before the report is published.
 type session struct {
-	opts *Options
-	conn *websocket.Conn
-	hs   handshake
+	opts   *Options
+	faults Faults // the server's, or none past Faults.Sessions
+	conn   *websocket.Conn
+	hs     handshake
 	// ctx is cancelled when the session ends or the server closes; every
 	// Read and Write uses it.
 	ctx    context.Context
@@ -44,10 +45,11 @@ type session struct {
 	wg             sync.WaitGroup // one per timer whose function may run
 }
 
-func newSession(s *Server, c *websocket.Conn, hs handshake) *session {
+func newSession(s *Server, c *websocket.Conn, hs handshake, faults Faults) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		opts:   &s.opts,
+		faults: faults,
 		conn:   c,
 		hs:     hs,
 		ctx:    ctx,
@@ -80,7 +82,7 @@ func (ss *session) run() Report {
 // serve runs the reader loop. It returns why the session ended, "" for a
 // normal close by the client.
 func (ss *session) serve() string {
-	f := &ss.opts.Faults
+	f := &ss.faults
 	if !f.NoConnected {
 		err := ss.send(connectedEvent{
 			Type:      "connected",
@@ -180,7 +182,7 @@ func (ss *session) endSegment(seg Segment) {
 // fault applies the frame-count faults after a frame. end reports that the
 // session is over, and why says why.
 func (ss *session) fault() (why string, end bool) {
-	f := &ss.opts.Faults
+	f := &ss.faults
 	n := ss.rep.Frames
 	if n == f.ErrorAfterFrames {
 		_ = ss.send(errorEvent{Type: "error", Message: f.ErrorMessage, Timestamp: timestamp()})
@@ -210,7 +212,7 @@ func (ss *session) fault() (why string, end bool) {
 // the client's close status when there is one.
 func (ss *session) readErr(err error) string {
 	if ss.dropped.Load() {
-		return fmt.Sprintf("fault: dropped the connection %v after the upgrade", ss.opts.Faults.DropAfter)
+		return fmt.Sprintf("fault: dropped the connection %v after the upgrade", ss.faults.DropAfter)
 	}
 	select {
 	case <-ss.closed:
