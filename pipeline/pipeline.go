@@ -1,12 +1,13 @@
 // Package pipeline runs the stages of vachana-pipe together: it reads a
 // source, resamples it if needed, cuts it into frames, paces them in real
-// time and writes them to a sink, and, when the sink is a service session, reads its events and drains
+// time and writes them to a sink, and, when the sink is a service session,
+// reads its events, reconnects and replays after a lost session, and drains
 // outstanding transcripts before closing.
 //
 // [Run] is the only place in the module that starts goroutines; every one of
 // them has finished when Run returns, on success, error or cancellation.
 //
-//	reader ─▶ [free/full queue, ReadAhead frames] ─▶ sender (pacer + sink)
+//	reader ─▶ [free/full queue, ReadAhead frames] ─▶ sender (replay ring, pacer, sink)
 //	                                      events ◀── sink (Stream only)
 //	                                      pinger ──▶ sink (Stream only)
 package pipeline
@@ -14,8 +15,9 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +38,9 @@ type Sink interface {
 // Stream is a Sink that is a session with a speech-to-text service, such as
 // [sink.WebSocket]. Run reads its events on a goroutine of its own, pings it,
 // drains outstanding transcripts before Close, and calls CloseNow to abandon
-// it on error or cancellation.
+// it on error or cancellation. If it also has a Redial method, like
+// [sink.WebSocket] made by [sink.Dial], Run reconnects after a lost session
+// and replays the audio the lost session had not finished with.
 type Stream interface {
 	Sink
 	ReadEvent() (transport.Event, error)
@@ -45,16 +49,24 @@ type Stream interface {
 	CloseNow() error
 }
 
+// Redialer is a Stream that can open a new session with the same settings.
+type Redialer interface {
+	Redial(ctx context.Context) error
+}
+
 // Defaults for [Options].
 const (
 	DefaultTailSilence  = time.Second
 	DefaultDrainTimeout = 10 * time.Second
 	DefaultPingInterval = 20 * time.Second
 	DefaultReadAhead    = 64
+	DefaultReconnects   = 5
+	DefaultReplay       = 30 * time.Second
+	DefaultStallTimeout = 15 * time.Second
 )
 
 // Options configures [Run]. The zero value streams 16 kHz audio paced in real
-// time, with a second of trailing silence.
+// time, with a second of trailing silence, reconnecting up to five times.
 type Options struct {
 	// Rate is the sample rate of the stream; default 16000.
 	Rate frame.Rate
@@ -86,12 +98,36 @@ type Options struct {
 	// DefaultReadAhead (2 s at 16 kHz). It bounds memory, not latency.
 	ReadAhead int
 
+	// Reconnects is how many times in a row Run tries to open a new
+	// session after one is lost mid-stream (dropped connection, abnormal or
+	// early close, fatal server error); default DefaultReconnects, negative
+	// for none. Attempts back off exponentially from 250 ms to 5 s, with
+	// jitter. A refused key (401, 403) is not retried.
+	Reconnects int
+
+	// Replay is how much of the audio already sent is kept to be sent again
+	// to a new session; default DefaultReplay. If a lost session had not
+	// finished with older audio, that audio is given up and OnWarning says
+	// exactly how much.
+	Replay time.Duration
+
+	// StallTimeout fails the run when a frame cannot be written for this
+	// long (a server that stopped reading); default DefaultStallTimeout.
+	StallTimeout time.Duration
+
+	// Stop, when closed, ends the input early but gracefully: reading
+	// stops (a blocked Read is interrupted as on cancellation), the frames
+	// read so far and the tail silence are sent, transcripts are drained and
+	// the session is closed normally. Run then returns [ErrStopped].
+	Stop <-chan struct{}
+
 	// OnEvent, if set, receives every server event in order, from one
-	// goroutine. It should return quickly: events are not read meanwhile.
+	// goroutine, with Session and Segment set. It should return quickly:
+	// events are not read meanwhile.
 	OnEvent func(transport.Event)
 
-	// OnWarning, if set, receives problems that do not end the run, such as
-	// a malformed server message.
+	// OnWarning, if set, receives problems that do not end the run: a
+	// malformed server message, a lost session being replaced, audio given up.
 	OnWarning func(error)
 
 	// OnProgress, if set, is called from the sending goroutine about twice a
@@ -105,18 +141,19 @@ type InputError struct{ Err error }
 func (e *InputError) Error() string { return "reading input: " + e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// errNoPong is the cause of a ping that timed out.
-var errNoPong = errors.New("pipeline: no pong")
+// ErrStopped is returned by Run after a graceful stop through Options.Stop.
+var ErrStopped = errors.New("pipeline: stopped before the end of the input")
 
 // Run streams src, s16le mono audio at opts.InputRate, to dst at opts.Rate
-// and returns what it did. It returns the first error of any stage: an *[InputError] when reading
-// src fails, the sink's error when writing fails or the session ends early,
-// or the cause of ctx. The stats are valid in every case.
+// and returns what it did. It returns the first error of any stage: an
+// *[InputError] when reading src fails, the sink's error when writing fails
+// or the session ends early for good, or the cause of ctx. The stats are
+// valid in every case.
 //
 // When ctx ends, Run abandons the sink (CloseNow for a Stream) and stops
 // reading src: a src with a SetReadDeadline method (an *os.File pipe, a
-// net.Conn) has its blocked Read interrupted; other readers must return from
-// Read on their own. Run closes dst but not src.
+// net.Conn, a [source.Source]) has its blocked Read interrupted; other
+// readers must return from Read on their own. Run closes dst but not src.
 func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, error) {
 	o := withDefaults(opts)
 	if err := o.Rate.Check(); err != nil {
@@ -131,13 +168,15 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 		src = rs
 	}
 	r := &run{
-		o:     o,
-		src:   src,
-		dst:   dst,
-		stats: Stats{Rate: o.Rate},
-		free:  make(chan *frame.Frame, o.ReadAhead),
-		full:  make(chan *frame.Frame, o.ReadAhead),
-		done:  make(chan struct{}),
+		o:      o,
+		src:    src,
+		dst:    dst,
+		stats:  Stats{Rate: o.Rate},
+		free:   make(chan *frame.Frame, o.ReadAhead),
+		full:   make(chan *frame.Frame, o.ReadAhead),
+		done:   make(chan struct{}),
+		lost:   make(chan error, 1),
+		resume: make(chan int64),
 	}
 	bufs := make([]frame.Frame, o.ReadAhead)
 	for i := range bufs {
@@ -146,27 +185,40 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 	stream, _ := dst.(Stream)
 
 	g, gctx := errgroup.WithContext(ctx)
-	stop := context.AfterFunc(gctx, func() {
+	stopAll := context.AfterFunc(gctx, func() {
 		if stream != nil {
 			stream.CloseNow()
 		}
-		if d, ok := src.(interface{ SetReadDeadline(time.Time) error }); ok {
-			d.SetReadDeadline(time.Unix(1, 0))
-		}
+		r.interruptRead()
 	})
-	defer stop()
+	defer stopAll()
 
 	g.Go(func() error { return r.read(gctx) })
 	g.Go(func() error { return r.send(gctx, stream) })
+	if o.Stop != nil {
+		g.Go(func() error {
+			select {
+			case <-o.Stop:
+				r.stopping.Store(true)
+				r.interruptRead()
+			case <-r.done:
+			case <-gctx.Done():
+			}
+			return nil
+		})
+	}
 	if stream != nil {
-		g.Go(func() error { return r.events(stream) })
+		g.Go(func() error { return r.events(gctx, stream) })
 		if o.PingInterval > 0 {
 			g.Go(func() error { return r.ping(gctx, stream) })
 		}
 	}
 	err := g.Wait()
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		err = context.Cause(ctx)
+	case err == nil && r.stopping.Load():
+		err = ErrStopped
 	}
 	return &r.stats, err
 }
@@ -194,11 +246,20 @@ func withDefaults(opts *Options) Options {
 	if o.ReadAhead <= 0 {
 		o.ReadAhead = DefaultReadAhead
 	}
+	if o.Reconnects == 0 {
+		o.Reconnects = DefaultReconnects
+	}
+	if o.Replay <= 0 {
+		o.Replay = DefaultReplay
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
 	return o
 }
 
 // run is the state of one Run. Each field is written by one goroutine only,
-// or is read only after g.Wait.
+// or is read only after g.Wait, unless it says otherwise.
 type run struct {
 	o    Options
 	src  io.Reader
@@ -207,8 +268,25 @@ type run struct {
 	full chan *frame.Frame // frames in order, to the sender
 	done chan struct{}     // closed when the sender has finished
 
-	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: Frames, Cadence, Pace, Elapsed; events: the rest
+	// Session hand-over between the events goroutine and the sender.
+	lost   chan error // events → sender: the session ended (cap 1)
+	resume chan int64 // sender → events: a new session starts at this frame
+
+	pos      atomic.Int64 // index of the next frame to write to the current session
+	stopping atomic.Bool  // Options.Stop was closed
+
+	ackMu sync.Mutex
+	ack   int64 // replay must start no later than this frame; see events
+
+	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: Frames, Cadence, Pace, Elapsed, reconnects; events: the rest
 	transcripts atomic.Int64 // final transcripts, for progress
+}
+
+// interruptRead makes a Read blocked on src return, if src allows it.
+func (r *run) interruptRead() {
+	if d, ok := r.src.(interface{ SetReadDeadline(time.Time) error }); ok {
+		d.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // read fills frames from src, then the tail silence. It closes full only
@@ -253,7 +331,13 @@ func (r *run) fill(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
+			if r.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				break // a graceful stop: end the input here
+			}
 			return &InputError{Err: err}
+		}
+		if r.stopping.Load() {
+			break
 		}
 	}
 	pad, err := fr.Flush()
@@ -271,171 +355,4 @@ func (r *run) fill(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// send paces frames to the sink, then drains and closes it.
-func (r *run) send(ctx context.Context, stream Stream) error {
-	defer close(r.done)
-	var (
-		pacer    *frame.Pacer
-		hist     histogram
-		first    time.Time
-		prev     time.Time
-		lastTick time.Time
-		period   = r.o.Rate.FrameDuration()
-	)
-	if !r.o.Unpaced {
-		pacer = frame.NewPacer(r.o.Rate)
-	}
-	for {
-		var f *frame.Frame
-		var ok bool
-		select {
-		case f, ok = <-r.full:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		if !ok {
-			break // the input and its tail are all sent
-		}
-		if pacer != nil {
-			if _, err := pacer.Wait(ctx); err != nil {
-				return err
-			}
-		}
-		now := time.Now()
-		if r.stats.Frames == 0 {
-			first, lastTick = now, now
-		} else if pacer != nil {
-			hist.add(now.Sub(prev) - period)
-		}
-		prev = now
-		if err := r.dst.WriteFrame(f); err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			return fmt.Errorf("writing frame %d: %w", r.stats.Frames, err)
-		}
-		r.stats.Frames++
-		r.free <- f
-		if r.o.OnProgress != nil && now.Sub(lastTick) >= 500*time.Millisecond {
-			lastTick = now
-			r.o.OnProgress(r.stats.Frames, r.transcripts.Load())
-		}
-	}
-	if pacer != nil && r.stats.Frames > 1 {
-		r.stats.Pace = pacer.Stats()
-		r.stats.Cadence = Cadence{
-			Frames: r.stats.Frames,
-			P50:    hist.quantile(0.5),
-			P99:    hist.quantile(0.99),
-			Max:    hist.max,
-			Drift:  prev.Sub(first) - r.o.Rate.FrameAt(r.stats.Frames-1),
-		}
-	}
-	if stream != nil {
-		if err := stream.Drain(ctx, r.o.DrainTimeout); err != nil {
-			return err
-		}
-	}
-	err := r.dst.Close()
-	if !first.IsZero() {
-		r.stats.Elapsed = time.Since(first)
-	}
-	if r.o.OnProgress != nil {
-		r.o.OnProgress(r.stats.Frames, r.transcripts.Load())
-	}
-	return err
-}
-
-// events reads the stream's events until the session ends.
-func (r *run) events(stream Stream) error {
-	opened := make(map[string]time.Time) // processing time by segment index, for turnaround
-	var queue []time.Time                // processing times of segments without an index
-	var lat, turn summary
-	defer func() {
-		r.stats.Latency = lat.result()
-		r.stats.Turnaround = turn.result()
-	}()
-	for {
-		ev, err := stream.ReadEvent()
-		if err == io.EOF {
-			return nil
-		}
-		var me *transport.MalformedError
-		if errors.As(err, &me) {
-			r.stats.Warnings++
-			if r.o.OnWarning != nil {
-				r.o.OnWarning(err)
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("reading events: %w", err)
-		}
-		now := time.Now()
-		r.stats.Events++
-		switch ev.Type {
-		case transport.Processing:
-			r.stats.Processing++
-			if ev.SegmentIndex != "" {
-				opened[ev.SegmentIndex] = now
-			} else {
-				queue = append(queue, now)
-			}
-		case transport.Transcript:
-			if !ev.IsFinal {
-				r.stats.Partials++
-				break
-			}
-			r.stats.Transcripts++
-			r.transcripts.Add(1)
-			if ev.LatencyMS > 0 {
-				lat.add(time.Duration(ev.LatencyMS * float64(time.Millisecond)))
-			}
-			if t, ok := opened[ev.SegmentIndex]; ok && ev.SegmentIndex != "" {
-				turn.add(now.Sub(t))
-				delete(opened, ev.SegmentIndex)
-			} else if len(queue) > 0 {
-				turn.add(now.Sub(queue[0]))
-				queue = queue[1:]
-			}
-		case transport.Error:
-			r.stats.Errors++
-		}
-		if r.o.OnEvent != nil {
-			r.o.OnEvent(ev)
-		}
-	}
-}
-
-// ping keeps the session alive and detects a dead peer: a pong that does not
-// come within PingInterval fails the run.
-func (r *run) ping(ctx context.Context, stream Stream) error {
-	t := time.NewTicker(r.o.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.done:
-			return nil
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeoutCause(ctx, r.o.PingInterval, errNoPong)
-		err := stream.Ping(pctx)
-		cancel()
-		select {
-		case <-r.done:
-			return nil // the session is closing; the reader reports how it ended
-		default:
-		}
-		if err != nil && ctx.Err() == nil {
-			if errors.Is(context.Cause(pctx), errNoPong) {
-				return fmt.Errorf("pipeline: no pong from the server within %v: the connection is dead", r.o.PingInterval)
-			}
-			// The session ended; the reader reports why.
-			return nil
-		}
-	}
 }

@@ -29,6 +29,11 @@ type Stats struct {
 	Latency     Summary // the server's own "latency" of each final transcript
 	Turnaround  Summary // time from a processing event to its final transcript, as seen here
 	Warnings    int     // malformed messages skipped
+
+	Sessions   int   // sessions used: 1, plus one per reconnection
+	Reconnects int   // sessions lost and replaced
+	Replayed   int64 // frames sent again to a new session
+	GivenUp    int64 // frames a lost session had not finished with that the replay buffer no longer held
 }
 
 // Bytes returns the number of bytes written to the sink.
@@ -72,6 +77,13 @@ func (s *Stats) String() string {
 	fmt.Fprintf(&b, "elapsed:     %v\n", s.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(&b, "events:      %d (%d processing, %d transcripts, %d partial, %d errors, %d malformed)\n", s.Events, s.Processing, s.Transcripts, s.Partials, s.Errors, s.Warnings)
 	fmt.Fprintf(&b, "latency:     server %v; processing→transcript %v\n", s.Latency, s.Turnaround)
+	if s.Reconnects > 0 {
+		fmt.Fprintf(&b, "sessions:    %d (%d reconnections, %d frames replayed = %v", s.Sessions, s.Reconnects, s.Replayed, s.Rate.FrameAt(s.Replayed).Round(time.Millisecond))
+		if s.GivenUp > 0 {
+			fmt.Fprintf(&b, "; AUDIO LOST: %d frames = %v", s.GivenUp, s.Rate.FrameAt(s.GivenUp).Round(time.Millisecond))
+		}
+		b.WriteString(")\n")
+	}
 	return b.String()
 }
 

@@ -23,40 +23,103 @@ import (
 // WebSocket streams frames to a Vachana v3 session and reads its events. It
 // keeps count of segments the server has started transcribing (processing)
 // and finished (a final transcript), so [WebSocket.Drain] can wait until no
-// transcript is outstanding before the session is closed.
+// transcript is outstanding before the session is closed. A WebSocket made
+// by [Dial] can open a new session with the same settings ([WebSocket.Redial]).
 //
 // WriteFrame, Ping, Drain, Close and CloseNow may be called concurrently with
 // ReadEvent; ReadEvent must be called from one goroutine, continuously, for
-// the whole session.
+// the whole session. Redial must not be called while ReadEvent runs.
 type WebSocket struct {
-	conn    *transport.Conn
+	cfg     *transport.Config // for Redial; nil when made by NewWebSocket
+	conn    atomic.Pointer[transport.Conn]
 	closing atomic.Bool // Close was called: a normal closure is the expected end
 
-	mu      sync.Mutex
-	pending int   // processing events not yet answered by a final transcript
-	readErr error // why ReadEvent stopped, once it has
-	changed chan struct{}
+	mu       sync.Mutex
+	greeting *transport.Event // the connected event Dial read, for ReadEvent
+	pending  int              // processing events not yet answered by a final transcript
+	readErr  error            // why ReadEvent stopped, once it has
+	changed  chan struct{}
 }
 
-// NewWebSocket returns a sink writing to conn. The sink owns conn from then on.
+// NewWebSocket returns a sink writing to conn. The sink owns conn from then
+// on. It cannot Redial.
 func NewWebSocket(conn *transport.Conn) *WebSocket {
-	return &WebSocket{conn: conn, changed: make(chan struct{}, 1)}
+	s := &WebSocket{changed: make(chan struct{}, 1)}
+	s.conn.Store(conn)
+	return s
 }
 
-// Dial opens a session with [transport.Dial] and returns a sink for it.
+// ErrNoGreeting reports a server that accepted the connection but did not
+// send its connected event in time.
+var ErrNoGreeting = errors.New("sink: the server accepted the connection but sent no connected event")
+
+// Dial opens a session with [transport.Dial] and waits for the server's
+// first event, normally connected, until ctx ends: a server that never
+// greets gives [ErrNoGreeting], one whose first event is an error gives that
+// error. The first event is still delivered by ReadEvent.
 func Dial(ctx context.Context, cfg transport.Config) (*WebSocket, error) {
-	conn, err := transport.Dial(ctx, cfg)
+	conn, first, err := dial(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewWebSocket(conn), nil
+	s := &WebSocket{cfg: &cfg, greeting: first, changed: make(chan struct{}, 1)}
+	s.conn.Store(conn)
+	return s, nil
 }
 
-// RequestID returns the session's x-api-request-id.
-func (s *WebSocket) RequestID() string { return s.conn.RequestID() }
+func dial(ctx context.Context, cfg transport.Config) (*transport.Conn, *transport.Event, error) {
+	conn, err := transport.Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.CloseNow() })
+	ev, err := conn.ReadEvent()
+	timedOut := !stop()
+	var me *transport.MalformedError
+	switch {
+	case timedOut:
+		conn.CloseNow()
+		return nil, nil, fmt.Errorf("%w (%v)", ErrNoGreeting, context.Cause(ctx))
+	case errors.As(err, &me):
+		// A first message we cannot read is no refusal: go on, keep it.
+		return conn, &ev, nil
+	case err != nil:
+		conn.CloseNow()
+		return nil, nil, fmt.Errorf("sink: the session ended before it started: %w", err)
+	case ev.Type == transport.Error:
+		conn.CloseNow()
+		return nil, nil, fmt.Errorf("sink: the server refused the session: %s", ev.Message)
+	}
+	return conn, &ev, nil
+}
+
+// Redial abandons the current session and opens a new one with the same
+// settings (and a fresh request id), waiting for its greeting as Dial does.
+// The transcript count starts again from zero.
+func (s *WebSocket) Redial(ctx context.Context) error {
+	if s.cfg == nil {
+		return errors.New("sink: this WebSocket was not made by Dial and cannot redial")
+	}
+	s.conn.Load().CloseNow()
+	cfg := *s.cfg
+	cfg.RequestID = ""
+	conn, first, err := dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.greeting, s.pending, s.readErr = first, 0, nil
+	s.mu.Unlock()
+	s.closing.Store(false)
+	s.conn.Store(conn)
+	return nil
+}
+
+// RequestID returns the current session's x-api-request-id.
+func (s *WebSocket) RequestID() string { return s.conn.Load().RequestID() }
 
 // WriteFrame sends f. It does not allocate and does not retain f.
-func (s *WebSocket) WriteFrame(f *frame.Frame) error { return s.conn.WriteFrame(f) }
+func (s *WebSocket) WriteFrame(f *frame.Frame) error { return s.conn.Load().WriteFrame(f) }
 
 // ReadEvent returns the next server event, as [transport.Conn.ReadEvent]
 // does, and counts processing and final transcript events for Drain. Once
@@ -64,7 +127,15 @@ func (s *WebSocket) WriteFrame(f *frame.Frame) error { return s.conn.WriteFrame(
 // reports a failed closing handshake); before that it is a
 // *[transport.ClosedError].
 func (s *WebSocket) ReadEvent() (transport.Event, error) {
-	ev, err := s.conn.ReadEvent()
+	s.mu.Lock()
+	g := s.greeting
+	s.greeting = nil
+	s.mu.Unlock()
+	if g != nil {
+		return *g, nil
+	}
+	conn := s.conn.Load()
+	ev, err := conn.ReadEvent()
 	var ce *transport.ClosedError
 	if errors.As(err, &ce) {
 		closing := s.closing.Load()
@@ -81,7 +152,7 @@ func (s *WebSocket) ReadEvent() (transport.Event, error) {
 		if !closing {
 			// The session is over: release a Ping or WriteFrame waiting on
 			// the dead connection (after recording why, for Drain).
-			s.conn.CloseNow()
+			conn.CloseNow()
 		}
 		return ev, err
 	}
@@ -130,36 +201,48 @@ func (e *MissingTranscriptsError) Error() string {
 	return fmt.Sprintf("sink: %d transcript(s) still missing after waiting %v for the server; raise the limit (-drain-timeout) if the service is slow", e.Missing, e.Waited.Round(time.Millisecond))
 }
 
+// SessionLostError reports that the session ended while Drain waited: the
+// transcripts it was waiting for will not come on this session.
+type SessionLostError struct {
+	Outstanding int
+	Err         error
+}
+
+func (e *SessionLostError) Error() string {
+	return fmt.Sprintf("sink: session lost with %d transcript(s) outstanding: %v", e.Outstanding, e.Err)
+}
+
+func (e *SessionLostError) Unwrap() error { return e.Err }
+
 // Drain waits until the server has read every frame sent and answered every
 // processing event with its final transcript.
 //
 // It first pings the server: a pong comes after the server has read all the
 // frames before it, so the processing events for those frames are already
 // on their way. Then it waits for the transcripts. It returns a
-// *[MissingTranscriptsError] after limit, the error that ended ReadEvent if
-// the session ends first, or the cause of ctx. Another goroutine must be in
+// *[MissingTranscriptsError] after limit, a *[SessionLostError] if the
+// session ends first, or the cause of ctx. Another goroutine must be in
 // ReadEvent.
 func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 	start := time.Now()
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	pctx, cancel := context.WithTimeout(ctx, limit)
-	err := s.conn.Ping(pctx)
+	err := s.conn.Load().Ping(pctx)
 	cancel()
 	if err != nil {
 		s.mu.Lock()
-		readErr := s.readErr
+		pending, readErr := s.pending, s.readErr
 		s.mu.Unlock()
 		switch {
-		case readErr != nil:
-			return fmt.Errorf("sink: session ended before its end was acknowledged: %w", readErr)
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
-		case errors.Is(err, context.DeadlineExceeded):
+		case readErr == nil && errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("sink: the server did not answer a ping within %v after the last frame: %w", limit, err)
-		default:
-			return fmt.Errorf("sink: session lost after the last frame: %w", err)
+		case readErr == nil:
+			readErr = &transport.ClosedError{Code: -1, Err: err}
 		}
+		return &SessionLostError{Outstanding: pending, Err: readErr}
 	}
 	for {
 		s.mu.Lock()
@@ -169,7 +252,7 @@ func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 			return nil
 		}
 		if readErr != nil {
-			return fmt.Errorf("sink: session ended with %d transcript(s) outstanding: %w", pending, readErr)
+			return &SessionLostError{Outstanding: pending, Err: readErr}
 		}
 		select {
 		case <-s.changed:
@@ -182,15 +265,15 @@ func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 }
 
 // Ping sends a WebSocket ping and waits for the pong or for ctx to end.
-func (s *WebSocket) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+func (s *WebSocket) Ping(ctx context.Context) error { return s.conn.Load().Ping(ctx) }
 
 // Close ends the session with a normal closure (1000) and waits for the
 // server's close frame, up to 5 s, while ReadEvent goes on reading. Call
 // Drain first or transcripts may be lost.
 func (s *WebSocket) Close() error {
 	s.closing.Store(true)
-	return s.conn.Close()
+	return s.conn.Load().Close()
 }
 
 // CloseNow drops the session at once; blocked calls return.
-func (s *WebSocket) CloseNow() error { return s.conn.CloseNow() }
+func (s *WebSocket) CloseNow() error { return s.conn.Load().CloseNow() }

@@ -48,6 +48,13 @@ type Event struct {
 	IsFinal         bool    // true unless the server sent "is_final": false
 
 	Raw json.RawMessage
+
+	// Set by pipeline.Run, not sent by the server: the session the event
+	// came on (1, then 2 after the first reconnection…) and, for processing
+	// and transcript events, the segment's number from 0, counted across
+	// sessions so it only grows.
+	Session int
+	Segment int
 }
 
 // flex decodes a JSON string, number, boolean or null into its text form, so a

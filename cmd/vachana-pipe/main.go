@@ -55,12 +55,18 @@ func exitCode(err error) int {
 }
 
 func main() {
-	// The first SIGINT or SIGTERM cancels the run; after that the default
-	// action is back, so a second one ends the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	// The first SIGINT or SIGTERM stops the run gracefully; a second one
+	// ends the process at once.
+	stop, unregister := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(stop, func() {
+		again, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		context.AfterFunc(again, func() {
+			fmt.Fprintln(os.Stderr, "vachana-pipe: interrupted again: exiting now")
+			os.Exit(exitInterrupted)
+		})
+		unregister()
+	})
+	err := run(context.Background(), stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintf(os.Stderr, "vachana-pipe: %v\n", err)

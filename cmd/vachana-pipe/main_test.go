@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +46,7 @@ func runCLI(t *testing.T, ctx context.Context, stdin []byte, args ...string) res
 	t.Setenv("GNANI_API_KEY", "")
 	t.Setenv("VACHANA_URL", "")
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, args, bytes.NewReader(stdin), &stdout, &stderr)
+	err := run(ctx, context.Background(), args, bytes.NewReader(stdin), &stdout, &stderr)
 	if err != nil {
 		stderr.WriteString("vachana-pipe: " + err.Error() + "\n")
 	}
@@ -257,7 +259,7 @@ func TestStreamedWAVFromPipe(t *testing.T) {
 	}()
 	t.Setenv("GNANI_API_KEY", "")
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"-o", "-", "-"}, pr, &stdout, &stderr)
+	err = run(context.Background(), context.Background(), []string{"-o", "-", "-"}, pr, &stdout, &stderr)
 	pr.Close()
 	if err != nil {
 		t.Fatalf("from pipe: %v: %s", err, stderr.String())
@@ -354,6 +356,8 @@ func freePort(t *testing.T) string {
 
 func TestExitCodes(t *testing.T) {
 	input := readSpeech(t)[:4*16000*2] // 4 s: two segments
+	once := func(f refserver.Faults) *refserver.Options { f.Sessions = 1; return &refserver.Options{Faults: f} }
+	always := func(f refserver.Faults) *refserver.Options { return &refserver.Options{Faults: f} }
 	tests := []struct {
 		name    string
 		opts    *refserver.Options // nil: no server
@@ -368,12 +372,23 @@ func TestExitCodes(t *testing.T) {
 		{"two inputs", nil, []string{"-key", secretKey, "a", "b"}, 2, "one INPUT at most"},
 		{"plaintext key", nil, []string{"-key", secretKey, "-url", "ws://example.invalid/stt"}, 2, "unencrypted"},
 		{"wrong key", &refserver.Options{Keys: []string{"other"}}, []string{"-key", secretKey}, 3, "HTTP 401"},
-		{"rate limited", &refserver.Options{Faults: refserver.Faults{RejectStatus: 429}}, []string{"-key", secretKey}, 3, "rate limited"},
+		{"forbidden", always(refserver.Faults{RejectStatus: 403}), []string{"-key", secretKey}, 3, "HTTP 403"},
+		{"rate limited", always(refserver.Faults{RejectStatus: 429}), []string{"-key", secretKey}, 3, "rate limited"},
+		{"server error at handshake", always(refserver.Faults{RejectStatus: 500}), []string{"-key", secretKey}, 3, "HTTP 500"},
 		{"connection refused", nil, []string{"-key", secretKey, "-url", "ws://" + freePort(t) + "/stt/v3/stream"}, 3, "cannot connect"},
-		{"fatal server error", &refserver.Options{Faults: refserver.Faults{ErrorAfterFrames: 50, CloseAfterError: true, ErrorMessage: "model crashed"}}, []string{"-key", secretKey}, 4, "1011"},
-		{"connection dropped", &refserver.Options{Faults: refserver.Faults{DropAfterFrames: 50}}, []string{"-key", secretKey}, 4, "connection lost"},
+		{"never says connected", always(refserver.Faults{NoConnected: true}), []string{"-key", secretKey, "-connect-timeout", "300ms"}, 3, "sent no connected event"},
+		{"fatal server error, every session", always(refserver.Faults{ErrorAfterFrames: 50, CloseAfterError: true, ErrorMessage: "model crashed"}), []string{"-key", secretKey, "-reconnects", "1"}, 4, "1011"},
+		{"connection dropped, every session", always(refserver.Faults{DropAfterFrames: 50}), []string{"-key", secretKey, "-reconnects", "1"}, 4, "connection lost"},
+		{"connection dropped, no reconnection", once(refserver.Faults{DropAfterFrames: 50}), []string{"-key", secretKey, "-reconnects", "0"}, 4, "connection lost"},
+		{"connection dropped once", once(refserver.Faults{DropAfterFrames: 50}), []string{"-key", secretKey}, 0, "reconnected, replaying"},
+		{"fatal server error once", once(refserver.Faults{ErrorAfterFrames: 50, CloseAfterError: true, ErrorMessage: "model crashed"}), []string{"-key", secretKey}, 0, "server error: model crashed"},
 		{"transcripts late", &refserver.Options{ProcessingDelay: 5 * time.Second}, []string{"-key", secretKey, "-drain-timeout", "300ms"}, 4, "still missing"},
-		{"recoverable error event", &refserver.Options{Faults: refserver.Faults{ErrorAfterFrames: 50, ErrorMessage: "hiccup"}}, []string{"-key", secretKey}, 0, "server error: hiccup"},
+		{"recoverable error event", always(refserver.Faults{ErrorAfterFrames: 50, ErrorMessage: "hiccup"}), []string{"-key", secretKey}, 0, "server error: hiccup"},
+		{"malformed JSON", always(refserver.Faults{SendAfterFrames: 20, Send: []byte(`{"type": "transcript", "text": `)}), []string{"-key", secretKey}, 0, "not a JSON object"},
+		{"binary message", always(refserver.Faults{SendAfterFrames: 20, Send: []byte{1, 2, 3}, SendBinary: true}), []string{"-key", secretKey}, 0, "binary message from the server"},
+		{"unknown event type", always(refserver.Faults{SendAfterFrames: 20, Send: []byte(`{"type":"language_detected","language":"hi-IN"}`)}), []string{"-key", secretKey}, 0, ""},
+		{"oversized message, every session", always(refserver.Faults{SendAfterFrames: 20, Send: bytes.Repeat([]byte("x"), 2<<20)}), []string{"-key", secretKey, "-reconnects", "1"}, 4, "read limited"},
+		{"server stops reading", always(refserver.Faults{StallAfterFrames: 10}), []string{"-key", secretKey, "-stall-timeout", "500ms", "-drain-timeout", "1s"}, 4, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -389,11 +404,45 @@ func TestExitCodes(t *testing.T) {
 			if r.code != tt.code || !strings.Contains(r.stderr, tt.message) {
 				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", r.code, r.stderr, tt.code, tt.message)
 			}
+			if tt.code == 0 && strings.Count(r.stdout, "\n") != 2 {
+				t.Fatalf("transcripts:\n%s\nwant both segments, once each", r.stdout)
+			}
 		})
 	}
 }
 
-func TestInterrupt(t *testing.T) {
+// TestStall: a server that stops reading makes the writes block once TCP
+// buffers fill (a lot of audio, unpaced): the stall limit ends the run with
+// exit 4 instead of a hang.
+func TestStall(t *testing.T) {
+	srv := startServer(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
+	input := make([]byte, 40<<20) // 21 minutes of silence, more than loopback buffers hold
+	start := time.Now()
+	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false", "-stall-timeout", "500ms")
+	if r.code != 4 || !strings.Contains(r.stderr, "the server stopped reading") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+// TestTLSVerification: a server with a certificate nobody signed is refused.
+func TestTLSVerification(t *testing.T) {
+	rs := refserver.New(nil)
+	defer rs.Close()
+	ts := httptest.NewTLSServer(rs)
+	defer ts.Close()
+	url := "wss" + strings.TrimPrefix(ts.URL, "https") + refserver.Path
+	r := runCLI(t, context.Background(), readSpeech(t)[:32000], "-url", url, "-key", secretKey)
+	if r.code != 3 || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestInterruptHard: when the run is aborted outright (what a second
+// signal does), it stops at once with exit 130.
+func TestInterruptHard(t *testing.T) {
 	srv := startServer(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
@@ -404,6 +453,81 @@ func TestInterrupt(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("took %v to stop after the interrupt", d)
+	}
+}
+
+// TestInterruptGraceful: the first signal stops reading, sends the tail,
+// waits for the transcript of the speech already sent, closes normally,
+// prints the stats and exits 130 — also when standard input is a pipe
+// that blocks.
+func TestInterruptGraceful(t *testing.T) {
+	srv := startServer(t, &refserver.Options{RecordAudio: true})
+	speech := readSpeech(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	wrote := make(chan struct{})
+	go func() { // 3 s, then nothing: the read blocks
+		defer close(wrote)
+		pw.Write(speech[:3*32000])
+	}()
+	defer func() { <-wrote }()
+	stop, interrupt := context.WithCancel(context.Background())
+	time.AfterFunc(2500*time.Millisecond, interrupt) // after segment 0 ended (2.06 s)
+	t.Setenv("GNANI_API_KEY", "")
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	err = run(context.Background(), stop, []string{"-url", srv.URL, "-key", secretKey, "-stats", "-"}, pr, &stdout, &stderr)
+	if code := exitCode(err); code != 130 {
+		t.Fatalf("exit %d (%v): %s", code, err, stderr.String())
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Fatalf("took %v: the stop did not end the input", d)
+	}
+	if got := strings.TrimSpace(stdout.String()); got != wantTranscripts[0] {
+		t.Fatalf("transcripts %q, want the first segment's", got)
+	}
+	if !strings.Contains(stderr.String(), "32 tail silence frames") {
+		t.Fatalf("no stats or no tail:\n%s", stderr.String())
+	}
+	rep := lastReport(t, srv)
+	if rep.CloseCode != 1000 || rep.SizeViolations != 0 {
+		t.Fatalf("session ended with %d, %d violations", rep.CloseCode, rep.SizeViolations)
+	}
+}
+
+// TestJSONNumbering: after a reconnection, segment_index starts again at 0
+// but client_segment goes on.
+func TestJSONNumbering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paced stream")
+	}
+	srv := startServer(t, &refserver.Options{ProcessingDelay: 100 * time.Millisecond, Faults: refserver.Faults{DropAfterFrames: 120, Sessions: 1}})
+	input := readSpeech(t)[:16000*2*66/10] // two segments, the drop between them
+	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-json", "-tail-silence", "700ms")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev struct {
+			Type          string `json:"type"`
+			SegmentIndex  string `json:"segment_index"`
+			ClientSession int    `json:"client_session"`
+			ClientSegment int    `json:"client_segment"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if ev.Type == "transcript" {
+			got = append(got, fmt.Sprintf("%s/%d/%d", ev.SegmentIndex, ev.ClientSession, ev.ClientSegment))
+		}
+	}
+	if strings.Join(got, " ") != "0/1/0 0/2/1" {
+		t.Fatalf("transcripts as segment_index/client_session/client_segment: %v", got)
 	}
 }
 
@@ -428,7 +552,7 @@ func TestServe(t *testing.T) {
 	done := make(chan result, 1)
 	var stderr bytes.Buffer
 	go func() {
-		err := run(ctx, []string{"serve", "-addr", addr}, nil, nil, &stderr)
+		err := run(ctx, context.Background(), []string{"serve", "-addr", addr}, nil, nil, &stderr)
 		done <- result{code: exitCode(err), err: err}
 	}()
 	// Wait for the listener, then stream to it.

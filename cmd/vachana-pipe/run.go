@@ -94,6 +94,9 @@ type config struct {
 	inEncoding      source.Encoding
 	inRate, inChans int
 	quality         resample.Quality
+	reconnects      int
+	replay, stall   time.Duration
+	connectTimeout  time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -110,6 +113,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&c.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
 	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none)")
 	fs.DurationVar(&c.drain, "drain-timeout", pipeline.DefaultDrainTimeout, "how long to wait for outstanding transcripts after the last frame")
+	fs.IntVar(&c.reconnects, "reconnects", pipeline.DefaultReconnects, "reconnections in a row after a lost session, replaying unfinished audio (0 for none)")
+	fs.DurationVar(&c.replay, "replay", pipeline.DefaultReplay, "audio kept for replay to a new session")
+	fs.DurationVar(&c.stall, "stall-timeout", pipeline.DefaultStallTimeout, "fail when a frame cannot be sent for this long (the server stopped reading)")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", 15*time.Second, "limit for connecting and the server's connected event")
 	fs.BoolVar(&c.stats, "stats", false, "print a summary on stderr at the end: frames, bytes, padding, cadence, segments, latency")
 	fs.BoolVar(&c.local, "local", false, "start the local reference server in-process and stream to it (no key, no network)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress line and no warnings on stderr (errors still)")
@@ -156,8 +163,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := frame.Rate(c.rate).Check(); err != nil {
 		return nil, withCode(exitUsage, fmt.Errorf("-rate %d: not accepted by the service; use 8000, 16000, 44100 or 48000", c.rate))
 	}
-	if c.tail < 0 || c.drain <= 0 {
-		return nil, withCode(exitUsage, errors.New("-tail-silence must be ≥ 0 and -drain-timeout > 0"))
+	if c.tail < 0 || c.drain <= 0 || c.replay <= 0 || c.stall <= 0 || c.connectTimeout <= 0 || c.reconnects < 0 {
+		return nil, withCode(exitUsage, errors.New("-tail-silence must be ≥ 0, -reconnects ≥ 0, and -drain-timeout, -replay, -stall-timeout, -connect-timeout > 0"))
+	}
+	if c.reconnects == 0 {
+		c.reconnects = -1 // pipeline: negative means none
 	}
 	if c.out != "" && c.local {
 		return nil, withCode(exitUsage, errors.New("-o and -local exclude each other: -o writes frames instead of connecting"))
@@ -174,9 +184,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// run is the command. ctx aborts it at once; stop (the first SIGINT or
+// SIGTERM) ends it gracefully: the input stops, the tail silence is sent,
+// transcripts are drained, the session is closed normally, the stats are
+// printed, and the exit code is 130.
+func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "serve" {
-		return serve(ctx, args[1:], stderr)
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(stop, cancel)()
+		return serve(sctx, args[1:], stderr)
 	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
@@ -208,6 +225,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		TailSilence:  c.tail,
 		DrainTimeout: c.drain,
 		OnWarning:    con.warn,
+		Stop:         stop.Done(),
+		Reconnects:   c.reconnects,
+		Replay:       c.replay,
+		StallTimeout: c.stall,
 	}
 	if c.tail == 0 {
 		opts.TailSilence = -1
@@ -249,16 +270,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return withCode(exitUsage, err)
 		}
 		opts.OnEvent = con.eventPrinter(c.json)
-		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		dctx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+		stopDial := context.AfterFunc(stop, cancel)
 		ws, err := sink.Dial(dctx, transport.Config{
 			URL:        c.url,
 			APIKey:     c.key,
 			Lang:       c.lang,
 			SampleRate: frame.Rate(c.rate),
 		})
+		stopDial()
 		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || stop.Err() != nil {
 				return withCode(exitInterrupted, errors.New("interrupted while connecting"))
 			}
 			return withCode(exitConnect, err)
@@ -309,7 +332,7 @@ func classify(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, errors.Is(err, pipeline.ErrStopped):
 		return withCode(exitInterrupted, errors.New("interrupted"))
 	case errors.As(err, &ie):
 		return withCode(exitUsage, err)
@@ -423,6 +446,9 @@ func (c *console) eventPrinter(jsonLines bool) func(transport.Event) {
 		c.clearProgress()
 		if jsonLines {
 			line = appendCompact(line[:0], ev.Raw)
+			if ev.Type == transport.Processing || ev.Type == transport.Transcript {
+				line = appendNumbering(line, ev.Session, ev.Segment)
+			}
 			line = append(line, '\n')
 			c.stdout.Write(line)
 			return
@@ -436,6 +462,20 @@ func (c *console) eventPrinter(jsonLines bool) func(transport.Event) {
 			fmt.Fprintf(c.stderr, "vachana-pipe: server error: %s\n", ev.Message)
 		}
 	}
+}
+
+// appendNumbering adds the client's session and segment numbers to the JSON
+// object that ends line: the server's segment_index restarts with every
+// session, client_segment only grows.
+func appendNumbering(line []byte, session, segment int) []byte {
+	if len(line) < 2 || line[len(line)-1] != '}' {
+		return line
+	}
+	line = line[:len(line)-1]
+	if line[len(line)-1] != '{' {
+		line = append(line, ',')
+	}
+	return fmt.Appendf(line, `"client_session":%d,"client_segment":%d}`, session, segment)
 }
 
 // appendCompact appends raw JSON to dst on one line. Input that is not valid

@@ -71,6 +71,11 @@ type Faults struct {
 	StallAfterFrames int
 	// NoConnected suppresses the connected event.
 	NoConnected bool
+	// SendAfterFrames sends Send, as it is, after this many frames: a
+	// malformed, unknown, oversized or (with SendBinary) binary message.
+	SendAfterFrames int
+	Send            []byte
+	SendBinary      bool
 	// Sessions, if positive, limits the faults to the first Sessions
 	// connection attempts (handshakes), so a client that reconnects meets a
 	// healthy server afterwards. Zero applies them to every attempt.

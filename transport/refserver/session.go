@@ -184,6 +184,13 @@ func (ss *session) endSegment(seg Segment) {
 func (ss *session) fault() (why string, end bool) {
 	f := &ss.faults
 	n := ss.rep.Frames
+	if n == f.SendAfterFrames {
+		typ := websocket.MessageText
+		if f.SendBinary {
+			typ = websocket.MessageBinary
+		}
+		_ = ss.conn.Write(ss.ctx, typ, f.Send)
+	}
 	if n == f.ErrorAfterFrames {
 		_ = ss.send(errorEvent{Type: "error", Message: f.ErrorMessage, Timestamp: timestamp()})
 		if f.CloseAfterError {

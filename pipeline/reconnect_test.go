@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/sink"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+)
+
+// reconnectInput is the first 6.6 s of the speech sample: two segments,
+// ending 0.4 s after the second one.
+func reconnectInput(t *testing.T) []byte {
+	b, err := os.ReadFile("../testdata/speech-16k.s16le")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[:16000*2*66/10]
+}
+
+type outcome struct {
+	texts    []string
+	segments []int
+	sessions []int
+	stats    *Stats
+	err      error
+	warnings []string
+	reports  []refserver.Report
+}
+
+// stream runs the input paced through a reconnecting sink to a reference
+// server with the given faults (applied to its first session only).
+func stream(t *testing.T, in []byte, faults refserver.Faults, opts *Options) outcome {
+	t.Helper()
+	faults.Sessions = max(faults.Sessions, 1)
+	srv, err := refserver.Start(&refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	var mu sync.Mutex
+	if opts == nil {
+		opts = &Options{}
+	}
+	opts.OnEvent = func(ev transport.Event) {
+		if ev.Type == transport.Transcript {
+			o.texts = append(o.texts, ev.Text)
+			o.segments = append(o.segments, ev.Segment)
+			o.sessions = append(o.sessions, ev.Session)
+		}
+	}
+	opts.OnWarning = func(err error) {
+		mu.Lock()
+		o.warnings = append(o.warnings, err.Error())
+		mu.Unlock()
+	}
+	o.stats, o.err = Run(context.Background(), bytes.NewReader(in), ws, opts)
+	srv.Close()
+	o.reports = srv.Reports()
+	return o
+}
+
+// durations returns the "N ms" of each transcript text.
+func durations(texts []string) []string {
+	var out []string
+	for _, s := range texts {
+		if i := strings.Index(s, ": "); i >= 0 {
+			out = append(out, s[i+2:])
+		}
+	}
+	return out
+}
+
+// TestReconnectReplay drops the first session at several points: in a
+// segment, between a processing event and its transcript, in the silence
+// between segments, and in the tail. Every segment must be transcribed
+// exactly once, numbered in order, and the sessions together must have
+// received every frame of the stream.
+func TestReconnectReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paced streams of 7.6 s")
+	}
+	in := reconnectInput(t)
+	want := onWire16k(in)
+	clean := stream(t, in, refserver.Faults{}, nil)
+	if clean.err != nil || len(clean.texts) != 2 {
+		t.Fatalf("fault-free run: %v, %q", clean.err, clean.texts)
+	}
+	// At 32 ms a frame: segment 0 is 0.30–2.06 s (frames 9–64), its
+	// processing comes at frame ~80, its transcript 300 ms later; segment 1
+	// runs to about 6.2 s; the tail is frames 207–238.
+	for _, drop := range []int{40, 82, 120, 170, 212, 225} {
+		t.Run(fmt.Sprintf("drop after frame %d", drop), func(t *testing.T) {
+			t.Parallel()
+			o := stream(t, in, refserver.Faults{DropAfterFrames: drop}, nil)
+			if o.err != nil {
+				t.Fatalf("Run: %v\nwarnings: %q", o.err, o.warnings)
+			}
+			if !slices.Equal(durations(o.texts), durations(clean.texts)) {
+				t.Errorf("transcripts %q, want the fault-free %q", o.texts, clean.texts)
+			}
+			if !slices.IsSorted(o.segments) || len(slices.Compact(slices.Clone(o.segments))) != len(o.segments) {
+				t.Errorf("segment numbers %v are not strictly increasing", o.segments)
+			}
+			if o.stats.Reconnects != 1 || o.stats.Sessions != 2 || o.stats.GivenUp != 0 {
+				t.Errorf("stats: %d reconnections, %d sessions, %d frames given up", o.stats.Reconnects, o.stats.Sessions, o.stats.GivenUp)
+			}
+			checkCoverage(t, o.reports, want)
+		})
+	}
+}
+
+// onWire16k is the input, zero-padded to whole frames, and 1 s of tail.
+func onWire16k(in []byte) []byte {
+	pad := (frame.Size - len(in)%frame.Size) % frame.Size
+	return append(bytes.Clone(in), make([]byte, pad+int(frame.Rate16k.FramesIn(time.Second))*frame.Size)...)
+}
+
+// checkCoverage checks that the sessions received contiguous, frame-aligned
+// stretches of the stream that together cover all of it.
+func checkCoverage(t *testing.T, reps []refserver.Report, stream []byte) {
+	t.Helper()
+	covered := 0 // bytes of the stream covered so far, from the start
+	for i, rep := range reps {
+		a := rep.Audio
+		start := -1
+		for off := 0; off+len(a) <= len(stream); off += frame.Size {
+			if off <= covered && bytes.Equal(stream[off:off+len(a)], a) {
+				start = off
+			}
+		}
+		if start < 0 {
+			t.Fatalf("session %d received %d bytes that are not a stretch of the stream starting within what earlier sessions covered (%d bytes)", i+1, len(a), covered)
+		}
+		covered = max(covered, start+len(a))
+	}
+	if covered != len(stream) {
+		t.Fatalf("the sessions covered %d of the %d bytes of the stream", covered, len(stream))
+	}
+}
+
+func TestReconnectGivesUp(t *testing.T) {
+	in := reconnectInput(t)[:16000*2]
+	// Every session drops after 5 frames: the stream cannot get forward.
+	o := stream(t, in, refserver.Faults{DropAfterFrames: 5, Sessions: 100}, &Options{Reconnects: 2, Unpaced: true})
+	var ce *transport.ClosedError
+	if !errors.As(o.err, &ce) || !strings.Contains(o.err.Error(), "2 reconnections did not bring the stream forward") {
+		t.Fatalf("Run = %v", o.err)
+	}
+}
+
+// TestReconnectRefusedKeyIsFinal: a key refused on reconnection (revoked
+// meanwhile) ends the run at once, with the handshake error.
+func TestReconnectRefusedKeyIsFinal(t *testing.T) {
+	in := reconnectInput(t)[:16000*2]
+	rs := refserver.New(&refserver.Options{Faults: refserver.Faults{DropAfterFrames: 10}})
+	defer rs.Close()
+	var attempts atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if attempts.Add(1) > 1 {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"detail":{"error_code":"INVALID_API_KEY","message":"revoked"}}`))
+			return
+		}
+		rs.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	ws, err := sink.Dial(context.Background(), transport.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), bytes.NewReader(in), ws, &Options{Unpaced: true, Reconnects: 5})
+	var he *transport.HandshakeError
+	if !errors.As(err, &he) || he.StatusCode != 401 || attempts.Load() != 2 {
+		t.Fatalf("Run = %v after %d handshakes; want the 401 of the first reconnection", err, attempts.Load())
+	}
+	rs.Close()
+}
+
+func TestReplayBufferOverflowIsLoud(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paced stream")
+	}
+	in := reconnectInput(t)[:16000*2*3] // 3 s: segment 0 only, unfinished at the drop
+	// A 0.5 s replay buffer cannot hold the unfinished segment dropped at 2 s.
+	o := stream(t, in, refserver.Faults{DropAfterFrames: 62}, &Options{Replay: 500 * time.Millisecond})
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.stats.GivenUp == 0 || !slices.ContainsFunc(o.warnings, func(w string) bool { return strings.Contains(w, "AUDIO LOST") }) {
+		t.Fatalf("given up %d frames, warnings %q: the loss was not reported", o.stats.GivenUp, o.warnings)
+	}
+}

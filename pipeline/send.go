@@ -1,0 +1,304 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+)
+
+// StallError reports a frame that could not be written for StallTimeout:
+// the server stopped reading.
+type StallError struct {
+	Frame int64
+	After time.Duration
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("pipeline: frame %d could not be sent for %v: the server stopped reading; check the service, or raise the limit if the network is that slow", e.Frame, e.After)
+}
+
+// sender is the state of the sending goroutine.
+type sender struct {
+	r      *run
+	stream Stream   // nil for plain sinks
+	redial Redialer // nil when the sink cannot reconnect or Reconnects < 0
+
+	ring   []frame.Frame // the last frames sent, for replay; nil without redial
+	live   int64         // frames taken from the queue
+	cursor int64         // next frame to write; below live while replaying
+	high   int64         // frames of the stream written at least once
+	writes int64         // writes, replays included
+	eof    bool          // the queue is closed
+
+	pacer  *frame.Pacer // live frames; nil when unpaced
+	replay *frame.Pacer // replayed frames, from each reconnection
+	hist   histogram
+	first  time.Time
+	prev   time.Time
+	tick   time.Time
+
+	stall   *time.Timer
+	stalled atomic.Bool
+
+	failures   int   // reconnections since the stream last made progress
+	progressAt int64 // high at the last reconnection
+}
+
+// send paces frames to the sink, replays them after a reconnection, then
+// drains and closes the sink.
+func (r *run) send(ctx context.Context, stream Stream) error {
+	defer close(r.done)
+	s := &sender{r: r, stream: stream}
+	if !r.o.Unpaced {
+		s.pacer = frame.NewPacer(r.o.Rate)
+	}
+	if stream != nil {
+		s.stall = time.AfterFunc(time.Hour, func() {
+			s.stalled.Store(true)
+			stream.CloseNow()
+		})
+		s.stall.Stop()
+		defer s.stall.Stop()
+		if rd, ok := stream.(Redialer); ok && r.o.Reconnects > 0 {
+			s.redial = rd
+			s.ring = make([]frame.Frame, r.o.Rate.FramesIn(r.o.Replay)+1)
+		}
+	}
+	defer s.record()
+	for {
+		err := s.sendAll(ctx)
+		if err == nil && stream != nil {
+			s.recordCadence()
+			err = stream.Drain(ctx, r.o.DrainTimeout)
+		}
+		if err == nil {
+			break
+		}
+		if err := s.recover(ctx, err); err != nil {
+			return err
+		}
+	}
+	s.recordCadence()
+	err := r.dst.Close()
+	if r.o.OnProgress != nil {
+		r.o.OnProgress(s.high, r.transcripts.Load())
+	}
+	return err
+}
+
+// sendAll writes frames until the queue is closed and nothing is left to
+// replay.
+func (s *sender) sendAll(ctx context.Context) error {
+	r := s.r
+	for {
+		var f, buf *frame.Frame
+		if s.cursor < s.live { // replaying
+			f = &s.ring[s.cursor%int64(len(s.ring))]
+			if s.replay != nil {
+				if _, err := s.replay.Wait(ctx); err != nil {
+					return err
+				}
+			}
+		} else {
+			if s.eof {
+				return nil
+			}
+			var ok bool
+			select {
+			case buf, ok = <-r.full:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			if !ok {
+				s.eof = true
+				return nil
+			}
+			f = buf
+			if s.ring != nil {
+				slot := &s.ring[s.live%int64(len(s.ring))]
+				*slot = *buf
+				r.free <- buf
+				f, buf = slot, nil
+			}
+			s.live++
+			if s.pacer != nil {
+				if _, err := s.pacer.Wait(ctx); err != nil {
+					return err
+				}
+			}
+			now := time.Now()
+			if s.first.IsZero() {
+				s.first, s.tick = now, now
+			} else if s.pacer != nil {
+				s.hist.add(now.Sub(s.prev) - r.o.Rate.FrameDuration())
+			}
+			s.prev = now
+		}
+		err := s.write(ctx, f)
+		if buf != nil {
+			r.free <- buf
+		}
+		if err != nil {
+			return err
+		}
+		s.cursor++
+		s.writes++
+		s.high = max(s.high, s.cursor)
+		r.pos.Store(s.cursor)
+		if r.o.OnProgress != nil && time.Since(s.tick) >= 500*time.Millisecond {
+			s.tick = time.Now()
+			r.o.OnProgress(s.high, r.transcripts.Load())
+		}
+	}
+}
+
+// write sends one frame, failing it after StallTimeout.
+func (s *sender) write(ctx context.Context, f *frame.Frame) error {
+	if s.stall != nil {
+		s.stall.Reset(s.r.o.StallTimeout)
+	}
+	err := s.r.dst.WriteFrame(f)
+	if s.stall != nil {
+		s.stall.Stop()
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case s.stalled.Load():
+		return &StallError{Frame: s.cursor, After: s.r.o.StallTimeout}
+	}
+	return fmt.Errorf("writing frame %d: %w", s.cursor, err)
+}
+
+// recover replaces a lost session and sets up the replay, or returns the
+// error that ends the run.
+func (s *sender) recover(ctx context.Context, cause error) error {
+	r := s.r
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	var ce *transport.ClosedError
+	if s.redial == nil || s.stalled.Load() || !errors.As(cause, &ce) {
+		return cause
+	}
+	if s.high > s.progressAt {
+		s.failures = 0
+	}
+	s.progressAt = s.high
+	s.stream.CloseNow()
+	select { // the events goroutine has parked; its error says most
+	case lerr := <-r.lost:
+		if errors.As(lerr, &ce) {
+			cause = lerr
+		}
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	warn := func(format string, args ...any) {
+		if r.o.OnWarning != nil {
+			r.o.OnWarning(fmt.Errorf(format, args...))
+		}
+	}
+	var err error
+	for {
+		s.failures++
+		if s.failures > r.o.Reconnects {
+			if err == nil {
+				err = cause
+			}
+			return fmt.Errorf("pipeline: the session was lost and %d reconnections did not bring the stream forward: %w", r.o.Reconnects, err)
+		}
+		if err := sleep(ctx, backoff(s.failures)); err != nil {
+			return err
+		}
+		err = s.redial.Redial(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		var he *transport.HandshakeError
+		if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
+			return err // retrying a refused key does not help
+		}
+		warn("reconnection attempt %d failed: %v", s.failures, err)
+	}
+
+	r.ackMu.Lock()
+	start := r.ack
+	r.ackMu.Unlock()
+	if oldest := max(0, s.live-int64(len(s.ring))); start < oldest {
+		gone := oldest - start
+		r.stats.GivenUp += gone
+		warn("AUDIO LOST: %v of audio (frames %d to %d) had not been transcribed when the session was lost and no longer fits the %v replay buffer; raise it to keep it",
+			r.o.Rate.FrameAt(gone), start, oldest-1, r.o.Replay)
+		start = oldest
+	}
+	start = min(start, s.cursor)
+	r.stats.Reconnects++
+	r.stats.Replayed += max(0, s.high-start)
+	warn("session lost (%v); reconnected, replaying %v of audio from frame %d", cause, r.o.Rate.FrameAt(s.live-start).Round(time.Millisecond), start)
+	s.cursor = start
+	r.pos.Store(start)
+	if !r.o.Unpaced {
+		s.replay = frame.NewPacer(r.o.Rate) // the replay keeps the cadence from now
+	}
+	select {
+	case r.resume <- start:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// backoff returns the wait before reconnection attempt n (1-based):
+// exponential from 250 ms, at most 5 s, with full jitter in its upper half.
+func backoff(n int) time.Duration {
+	d := min(5*time.Second, 250*time.Millisecond<<min(n-1, 5))
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// recordCadence summarises the live frames' send times.
+func (s *sender) recordCadence() {
+	r := s.r
+	if s.pacer == nil || s.live < 2 {
+		return
+	}
+	r.stats.Pace = s.pacer.Stats()
+	r.stats.Cadence = Cadence{
+		Frames: s.live,
+		P50:    s.hist.quantile(0.5),
+		P99:    s.hist.quantile(0.99),
+		Max:    s.hist.max,
+		Drift:  s.prev.Sub(s.first) - r.o.Rate.FrameAt(s.live-1),
+	}
+}
+
+// record copies the sender's counts into the stats.
+func (s *sender) record() {
+	s.r.stats.Frames = s.high
+	if !s.first.IsZero() {
+		s.r.stats.Elapsed = time.Since(s.first)
+	}
+}
