@@ -31,9 +31,8 @@ import (
 type Pacer struct {
 	// Fine is how long before a deadline the Pacer stops trusting the
 	// runtime's timer and sleeps on the OS thread instead. NewPacer sets it to
-	// [DefaultFine]; 0 uses the timer alone. Under testing/synctest, whose
-	// fake clock does not move during an OS sleep, the Pacer notices and
-	// sets Fine to 0 itself.
+	// [DefaultFine]; 0 uses the timer alone, which tests under
+	// testing/synctest need: its fake clock does not see an OS sleep.
 	Fine time.Duration
 
 	rate    Rate
@@ -46,10 +45,14 @@ type Pacer struct {
 	stats   PaceStats
 }
 
+// LateTolerance is how far after its deadline a frame may leave and still
+// count as on time in [PaceStats]: the precision of the sleep, not a stall.
+const LateTolerance = time.Millisecond
+
 // PaceStats counts what a [Pacer] has done.
 type PaceStats struct {
 	Frames  int64         // frames released
-	Late    int64         // frames released after their deadline
+	Late    int64         // frames released more than LateTolerance after their deadline
 	MaxLate time.Duration // the largest delay behind the schedule a frame was released with
 }
 
@@ -68,12 +71,12 @@ func (p *Pacer) Start(t time.Time) {
 
 // Wait blocks until the next frame may be released and returns that frame's
 // deadline on the schedule, so the caller can measure how far its send was
-// from it. If ctx ends first, Wait returns its cause and the frame is not
+// from it. The minimum gap counts from the moment the previous Wait
+// actually returned. If ctx ends first, Wait returns its cause and the frame is not
 // counted as released; the next Wait waits for the same frame.
 func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
-	now := time.Now()
 	if !p.started {
-		p.Start(now)
+		p.Start(time.Now())
 	}
 	deadline = p.start.Add(p.rate.FrameAt(p.next))
 	at := deadline
@@ -85,12 +88,11 @@ func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
 	if err := p.sleepUntil(ctx, at); err != nil {
 		return deadline, err
 	}
-	release := at
-	if now.After(at) {
-		release = now
-	}
+	release := time.Now() // what happened, not what was planned
 	if lag := release.Sub(deadline); lag > 0 {
-		p.stats.Late++
+		if lag > LateTolerance {
+			p.stats.Late++
+		}
 		p.stats.MaxLate = max(p.stats.MaxLate, lag)
 	}
 	p.last = release
@@ -106,13 +108,7 @@ func (p *Pacer) sleepUntil(ctx context.Context, t time.Time) error {
 			return nil
 		}
 		if d <= p.Fine {
-			before := time.Now()
 			osSleep(d)
-			if time.Now().Equal(before) {
-				// The clock did not move during a real sleep: it is a fake
-				// one (testing/synctest). Use its timer from now on.
-				p.Fine = 0
-			}
 			continue
 		}
 		if p.timer == nil {
@@ -126,6 +122,15 @@ func (p *Pacer) sleepUntil(ctx context.Context, t time.Time) error {
 			return context.Cause(ctx)
 		case <-p.timer.C:
 		}
+	}
+}
+
+// After records that a frame left at t outside this Pacer (another
+// Pacer's, such as a replay's), so the next frame keeps the minimum gap
+// from it too.
+func (p *Pacer) After(t time.Time) {
+	if t.After(p.last) {
+		p.last = t
 	}
 }
 

@@ -30,8 +30,7 @@ type segmentMark struct {
 // events reads the stream's events until the session ends; when the sender
 // can reconnect, it hands a lost session over and goes on with the next.
 func (r *run) events(ctx context.Context, stream Stream) error {
-	_, redial := stream.(Redialer)
-	redial = redial && r.o.Reconnects > 0
+	var lastError string // the message of the session's last error event
 	var (
 		lat, turn summary
 		session   = 1
@@ -59,9 +58,11 @@ func (r *run) events(ctx context.Context, stream Stream) error {
 			continue
 		}
 		if err != nil {
-			if !redial {
-				return fmt.Errorf("reading events: %w", err)
+			if lastError != "" {
+				err = fmt.Errorf("%w (the server's last error event said %q)", err, lastError)
 			}
+			// The sender decides: replace the session, finish (a normal
+			// close after everything was delivered), or fail with err.
 			select { // tell the sender, unless it knows already
 			case r.lost <- err:
 			default:
@@ -70,6 +71,7 @@ func (r *run) events(ctx context.Context, stream Stream) error {
 			case start = <-r.resume:
 				session++
 				marks = marks[:0]
+				lastError = ""
 				r.ackMu.Lock()
 				r.ack = start
 				r.ackMu.Unlock()
@@ -121,9 +123,18 @@ func (r *run) events(ctx context.Context, stream Stream) error {
 			}
 		case transport.Error:
 			r.stats.Errors++
+			lastError = ev.Message
+		case transport.Connected:
+			if ev.SampleRate != 0 && ev.SampleRate != int(r.o.Rate) || ev.ChunkSize != 0 && ev.ChunkSize != 512 {
+				if r.o.OnWarning != nil {
+					r.o.OnWarning(fmt.Errorf("the server expects %d Hz in chunks of %d samples; this stream sends %d Hz in chunks of 512", ev.SampleRate, ev.ChunkSize, int(r.o.Rate)))
+				}
+			}
 		}
 		if r.o.OnEvent != nil {
+			r.inEvent.Store(true)
 			r.o.OnEvent(ev)
+			r.inEvent.Store(false)
 		}
 	}
 }
@@ -150,8 +161,10 @@ func (r *run) ping(ctx context.Context, stream Stream) error {
 		pctx, cancel := context.WithTimeoutCause(ctx, r.o.PingInterval, errNoPong)
 		err := stream.Ping(pctx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(pctx), errNoPong) {
-			continue // a ping on a session being replaced fails; the reader reports why
+		if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(pctx), errNoPong) || r.inEvent.Load() {
+			// A ping on a session being replaced fails (the reader says
+			// why); a pong unread while OnEvent blocks proves nothing.
+			continue
 		}
 		err = fmt.Errorf("pipeline: no pong from the server within %v: the connection is dead", r.o.PingInterval)
 		if !redial {

@@ -15,6 +15,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -155,7 +156,19 @@ var ErrStopped = errors.New("pipeline: stopped before the end of the input")
 // net.Conn, a [source.Source]) has its blocked Read interrupted; other
 // readers must return from Read on their own. Run closes dst but not src.
 func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, error) {
-	o := withDefaults(opts)
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if rs, ok := dst.(interface{ Rate() frame.Rate }); ok && rs.Rate() != 0 {
+		switch {
+		case o.Rate == 0:
+			o.Rate = rs.Rate()
+		case o.Rate != rs.Rate():
+			return &Stats{Rate: o.Rate}, fmt.Errorf("pipeline: Options.Rate is %d Hz but the session was opened at %d Hz; they must agree", int(o.Rate), int(rs.Rate()))
+		}
+	}
+	o = withDefaults(&o)
 	if err := o.Rate.Check(); err != nil {
 		return &Stats{Rate: o.Rate}, err
 	}
@@ -171,7 +184,7 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 		o:      o,
 		src:    src,
 		dst:    dst,
-		stats:  Stats{Rate: o.Rate},
+		stats:  Stats{Rate: o.Rate, Sessions: 1},
 		free:   make(chan *frame.Frame, o.ReadAhead),
 		full:   make(chan *frame.Frame, o.ReadAhead),
 		done:   make(chan struct{}),
@@ -184,36 +197,56 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 	}
 	stream, _ := dst.(Stream)
 
-	g, gctx := errgroup.WithContext(ctx)
-	stopAll := context.AfterFunc(gctx, func() {
+	// gctx ends on the first error or when ctx does, not on success: only
+	// then are the sink abandoned and the source's blocked Read interrupted.
+	gctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	var g errgroup.Group
+	start := func(f func(context.Context) error) {
+		g.Go(func() error {
+			err := f(gctx)
+			if err != nil {
+				fail(err)
+			}
+			return err
+		})
+	}
+	aborted := make(chan struct{})
+	stopAbort := context.AfterFunc(gctx, func() {
+		defer close(aborted)
 		if stream != nil {
 			stream.CloseNow()
 		}
 		r.interruptRead()
 	})
-	defer stopAll()
 
-	g.Go(func() error { return r.read(gctx) })
-	g.Go(func() error { return r.send(gctx, stream) })
+	start(r.read)
+	start(func(ctx context.Context) error { return r.send(ctx, stream) })
 	if o.Stop != nil {
-		g.Go(func() error {
+		start(func(ctx context.Context) error {
 			select {
 			case <-o.Stop:
 				r.stopping.Store(true)
 				r.interruptRead()
 			case <-r.done:
-			case <-gctx.Done():
+			case <-ctx.Done():
 			}
 			return nil
 		})
 	}
 	if stream != nil {
-		g.Go(func() error { return r.events(gctx, stream) })
+		start(func(ctx context.Context) error { return r.events(ctx, stream) })
 		if o.PingInterval > 0 {
-			g.Go(func() error { return r.ping(gctx, stream) })
+			start(func(ctx context.Context) error { return r.ping(ctx, stream) })
 		}
 	}
 	err := g.Wait()
+	if !stopAbort() {
+		<-aborted // the abort ran: wait for it to finish
+	}
+	if err != nil && stream == nil && !r.closed {
+		dst.Close() // flush what was written, as far as it goes
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		err = context.Cause(ctx)
@@ -274,6 +307,8 @@ type run struct {
 
 	pos      atomic.Int64 // index of the next frame to write to the current session
 	stopping atomic.Bool  // Options.Stop was closed
+	inEvent  atomic.Bool  // OnEvent is running: pongs are not being read
+	closed   bool         // the sender closed dst
 
 	ackMu sync.Mutex
 	ack   int64 // replay must start no later than this frame; see events

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -17,9 +18,16 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// fakeClock makes the pacers Run creates usable on a synctest fake clock.
+func fakeClock(t *testing.T) {
+	pacerFine = 0
+	t.Cleanup(func() { pacerFine = frame.DefaultFine })
+}
 
 func pattern(n int) []byte {
 	p := make([]byte, n)
@@ -82,8 +90,8 @@ func TestRunInputError(t *testing.T) {
 	if !errors.As(err, &ie) || !errors.Is(err, boom) {
 		t.Fatalf("Run = %v, want an InputError wrapping the read error", err)
 	}
-	if dst.closed {
-		t.Fatal("the sink was closed normally after an input error")
+	if !dst.closed {
+		t.Fatal("the sink was not closed (flushed) after an input error: what was written could be lost")
 	}
 }
 
@@ -102,6 +110,30 @@ func TestRunSinkError(t *testing.T) {
 	_, err := Run(context.Background(), bytes.NewReader(pattern(100*frame.Size)), &failingSink{}, &Options{Unpaced: true, ReadAhead: 2})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("writing frame 2: sink broke")) {
 		t.Fatalf("Run = %v, want the sink's error with the frame number", err)
+	}
+}
+
+// TestRunRateFromSession: a WebSocket opened at 8 kHz sets the pacing;
+// a different Options.Rate is refused.
+func TestRunRateFromSession(t *testing.T) {
+	srv, err := refserver.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, rate := range []frame.Rate{0, frame.Rate16k} {
+		ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k", SampleRate: frame.Rate8k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, err := Run(context.Background(), bytes.NewReader(pattern(frame.Size)), ws, &Options{Rate: rate, Unpaced: true})
+		switch {
+		case rate == 0 && (err != nil || stats.Rate != frame.Rate8k):
+			t.Errorf("Run = %v at %d Hz, want the session's 8000 Hz", err, stats.Rate)
+		case rate != 0 && (err == nil || !strings.Contains(err.Error(), "must agree")):
+			t.Errorf("Run = %v, want a rate mismatch", err)
+		}
+		ws.CloseNow()
 	}
 }
 
@@ -225,6 +257,7 @@ func (s *fakeStream) CloseNow() error {
 // leave exactly on its deadline, and every transcript must be delivered
 // before the session is closed.
 func TestRunPacedStream(t *testing.T) {
+	fakeClock(t)
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFakeStream(300 * time.Millisecond)
 		var got []string
@@ -264,6 +297,7 @@ func TestRunPacedStream(t *testing.T) {
 }
 
 func TestRunDrainTimeout(t *testing.T) {
+	fakeClock(t)
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFakeStream(time.Hour)
 		_, err := Run(context.Background(), bytes.NewReader(pattern(40*frame.Size)), fs, &Options{DrainTimeout: 2 * time.Second})

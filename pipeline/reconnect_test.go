@@ -124,6 +124,22 @@ func TestReconnectReplay(t *testing.T) {
 				t.Errorf("stats: %d reconnections, %d sessions, %d frames given up", o.stats.Reconnects, o.stats.Sessions, o.stats.GivenUp)
 			}
 			checkCoverage(t, o.reports, want)
+			// The replay keeps the cadence (never more than two frames
+			// a period) and the stream then catches up: it ends no later
+			// than an undisturbed one plus the replayed audio.
+			period := frame.Rate16k.FrameDuration()
+			arr := o.reports[len(o.reports)-1].Arrivals
+			for i := 2; i < len(arr); i++ {
+				if arr[i]-arr[i-2] < period-3*time.Millisecond {
+					t.Errorf("session 2: frames %d..%d arrived within %v: a burst", i-2, i, arr[i]-arr[i-2])
+					break
+				}
+			}
+			// Replayed frames go at cadence; what fell behind meanwhile
+			// catches up at up to twice the rate.
+			if limit := frame.Rate16k.FrameAt(int64(len(want)/frame.Size)+o.stats.Replayed) + 3*time.Second; o.stats.Elapsed > limit {
+				t.Errorf("the stream took %v, more than %v: it did not catch up", o.stats.Elapsed, limit)
+			}
 		})
 	}
 }

@@ -57,7 +57,7 @@ func (r *run) send(ctx context.Context, stream Stream) error {
 	defer close(r.done)
 	s := &sender{r: r, stream: stream}
 	if !r.o.Unpaced {
-		s.pacer = frame.NewPacer(r.o.Rate)
+		s.pacer = newPacer(r.o.Rate)
 	}
 	if stream != nil {
 		s.stall = time.AfterFunc(time.Hour, func() {
@@ -87,6 +87,10 @@ func (r *run) send(ctx context.Context, stream Stream) error {
 	}
 	s.recordCadence()
 	err := r.dst.Close()
+	r.closed = true
+	if o, ok := stream.(interface{ Outstanding() int }); ok && o.Outstanding() > 0 && r.o.OnWarning != nil {
+		r.o.OnWarning(fmt.Errorf("%d transcript(s) the server started after the drain were cut off by the close", o.Outstanding()))
+	}
 	if r.o.OnProgress != nil {
 		r.o.OnProgress(s.high, r.transcripts.Load())
 	}
@@ -99,7 +103,8 @@ func (s *sender) sendAll(ctx context.Context) error {
 	r := s.r
 	for {
 		var f, buf *frame.Frame
-		if s.cursor < s.live { // replaying
+		replaying := s.cursor < s.live
+		if replaying {
 			f = &s.ring[s.cursor%int64(len(s.ring))]
 			if s.replay != nil {
 				if _, err := s.replay.Wait(ctx); err != nil {
@@ -148,6 +153,9 @@ func (s *sender) sendAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if replaying && s.pacer != nil {
+			s.pacer.After(time.Now()) // the live pacer keeps its gap from replayed frames too
+		}
 		s.cursor++
 		s.writes++
 		s.high = max(s.high, s.cursor)
@@ -187,7 +195,19 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 		return context.Cause(ctx)
 	}
 	var ce *transport.ClosedError
-	if s.redial == nil || s.stalled.Load() || !errors.As(cause, &ce) {
+	if !errors.As(cause, &ce) || s.stalled.Load() {
+		return cause
+	}
+	if s.redial == nil {
+		// The reader's account of the end is better than the writer's
+		// "use of closed connection": wait for it, briefly.
+		select {
+		case lerr := <-r.lost:
+			if errors.As(lerr, &ce) {
+				return lerr
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
 		return cause
 	}
 	if s.high > s.progressAt {
@@ -251,7 +271,7 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 	s.cursor = start
 	r.pos.Store(start)
 	if !r.o.Unpaced {
-		s.replay = frame.NewPacer(r.o.Rate) // the replay keeps the cadence from now
+		s.replay = newPacer(r.o.Rate) // the replay keeps the cadence from now
 	}
 	select {
 	case r.resume <- start:
@@ -259,6 +279,16 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// pacerFine is the Fine of the pacers Run makes; tests on a fake clock
+// set it to 0.
+var pacerFine = frame.DefaultFine
+
+func newPacer(r frame.Rate) *frame.Pacer {
+	p := frame.NewPacer(r)
+	p.Fine = pacerFine
+	return p
 }
 
 // backoff returns the wait before reconnection attempt n (1-based):

@@ -5,10 +5,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
@@ -146,4 +151,82 @@ func TestDrainSessionLost(t *testing.T) {
 	}
 	s.CloseNow()
 	<-errc
+}
+
+// lateServer answers pings at once but sends processing 300 ms after the
+// 10th frame and the transcript 50 ms later, then, if closeAfter, closes
+// the session normally itself.
+func lateServer(t *testing.T, closeAfter bool) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		c.Write(ctx, websocket.MessageText, []byte(`{"type":"connected"}`))
+		done := make(chan struct{})
+		frames := 0
+		for {
+			_, _, err := c.Read(ctx)
+			if err != nil {
+				break
+			}
+			if frames++; frames == 10 {
+				go func() {
+					defer close(done)
+					time.Sleep(300 * time.Millisecond)
+					c.Write(ctx, websocket.MessageText, []byte(`{"type":"processing"}`))
+					time.Sleep(50 * time.Millisecond)
+					c.Write(ctx, websocket.MessageText, []byte(`{"type":"transcript","text":"late"}`))
+					if closeAfter {
+						c.Close(websocket.StatusNormalClosure, "")
+					}
+				}()
+			}
+		}
+		if frames >= 10 {
+			<-done
+		}
+	}))
+	t.Cleanup(ts.Close)
+	return "ws" + strings.TrimPrefix(ts.URL, "http")
+}
+
+// TestDrainWaitsForALateProcessing: a pong does not prove the detector has
+// finished; Drain waits for processing events that come shortly after.
+func TestDrainWaitsForALateProcessing(t *testing.T) {
+	for _, closeAfter := range []bool{false, true} {
+		s, err := sink.Dial(context.Background(), transport.Config{URL: lateServer(t, closeAfter), APIKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []transport.EventType
+		errc := make(chan error, 1)
+		go func() {
+			for {
+				ev, err := s.ReadEvent()
+				if err != nil {
+					errc <- err
+					return
+				}
+				got = append(got, ev.Type)
+			}
+		}()
+		var f frame.Frame
+		for range 10 {
+			s.WriteFrame(&f)
+		}
+		if err := s.Drain(context.Background(), 5*time.Second); err != nil {
+			t.Fatalf("close after: %v: Drain: %v", closeAfter, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("close after: %v: Close: %v", closeAfter, err)
+		}
+		<-errc
+		if fmt.Sprint(got) != "[connected processing transcript]" {
+			t.Fatalf("close after: %v: events %v", closeAfter, got)
+		}
+	}
 }

@@ -34,17 +34,26 @@ type WebSocket struct {
 	conn    atomic.Pointer[transport.Conn]
 	closing atomic.Bool // Close was called: a normal closure is the expected end
 
+	// Settle is how long Drain waits, once nothing is outstanding, for a
+	// late processing event: a server may answer the ping while audio is
+	// still queued for its detector. NewWebSocket and Dial set DefaultSettle.
+	Settle time.Duration
+
 	mu       sync.Mutex
 	greeting *transport.Event // the connected event Dial read, for ReadEvent
 	pending  int              // processing events not yet answered by a final transcript
+	lastProc time.Time        // when the last processing event came
 	readErr  error            // why ReadEvent stopped, once it has
 	changed  chan struct{}
 }
 
+// DefaultSettle is the default [WebSocket.Settle].
+const DefaultSettle = 750 * time.Millisecond
+
 // NewWebSocket returns a sink writing to conn. The sink owns conn from then
 // on. It cannot Redial.
 func NewWebSocket(conn *transport.Conn) *WebSocket {
-	s := &WebSocket{changed: make(chan struct{}, 1)}
+	s := &WebSocket{Settle: DefaultSettle, changed: make(chan struct{}, 1)}
 	s.conn.Store(conn)
 	return s
 }
@@ -62,7 +71,7 @@ func Dial(ctx context.Context, cfg transport.Config) (*WebSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &WebSocket{cfg: &cfg, greeting: first, changed: make(chan struct{}, 1)}
+	s := &WebSocket{cfg: &cfg, greeting: first, Settle: DefaultSettle, changed: make(chan struct{}, 1)}
 	s.conn.Store(conn)
 	return s, nil
 }
@@ -115,6 +124,18 @@ func (s *WebSocket) Redial(ctx context.Context) error {
 	return nil
 }
 
+// Rate returns the sample rate the session was opened with (x-sample-rate),
+// or 0 when the WebSocket was made by NewWebSocket. pipeline.Run paces at it.
+func (s *WebSocket) Rate() frame.Rate {
+	if s.cfg == nil {
+		return 0
+	}
+	if s.cfg.SampleRate == 0 {
+		return frame.Rate16k
+	}
+	return s.cfg.SampleRate
+}
+
 // RequestID returns the current session's x-api-request-id.
 func (s *WebSocket) RequestID() string { return s.conn.Load().RequestID() }
 
@@ -163,7 +184,9 @@ func (s *WebSocket) ReadEvent() (transport.Event, error) {
 	case ev.Type == transport.Processing:
 		s.mu.Lock()
 		s.pending++
+		s.lastProc = time.Now()
 		s.mu.Unlock()
+		s.poke()
 	case ev.Type == transport.Transcript && ev.IsFinal:
 		s.mu.Lock()
 		if s.pending > 0 {
@@ -218,11 +241,13 @@ func (e *SessionLostError) Unwrap() error { return e.Err }
 // processing event with its final transcript.
 //
 // It first pings the server: a pong comes after the server has read all the
-// frames before it, so the processing events for those frames are already
-// on their way. Then it waits for the transcripts. It returns a
+// frames before it. Then it waits until no transcript is outstanding and no
+// new processing event has come for Settle, for a server whose detector
+// lags its reading. A session the server ended normally (1000, 1001) with
+// nothing outstanding counts as drained. Drain returns a
 // *[MissingTranscriptsError] after limit, a *[SessionLostError] if the
-// session ends first, or the cause of ctx. Another goroutine must be in
-// ReadEvent.
+// session ends first with transcripts outstanding, or the cause of ctx.
+// Another goroutine must be in ReadEvent.
 func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 	start := time.Now()
 	timer := time.NewTimer(limit)
@@ -230,33 +255,53 @@ func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 	pctx, cancel := context.WithTimeout(ctx, limit)
 	err := s.conn.Load().Ping(pctx)
 	cancel()
-	if err != nil {
+	pong := time.Now()
+	settle := time.NewTimer(s.Settle)
+	defer settle.Stop()
+	for {
 		s.mu.Lock()
-		pending, readErr := s.pending, s.readErr
+		pending, readErr, lastProc := s.pending, s.readErr, s.lastProc
 		s.mu.Unlock()
+		var ce *transport.ClosedError
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
-		case readErr == nil && errors.Is(err, context.DeadlineExceeded):
+		case readErr != nil && pending == 0 && errors.As(readErr, &ce) && (ce.Normal() || ce.Code == 1001):
+			return nil // the server closed normally with everything delivered
+		case readErr != nil:
+			return &SessionLostError{Outstanding: pending, Err: readErr}
+		case err != nil && errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("sink: the server did not answer a ping within %v after the last frame: %w", limit, err)
-		case readErr == nil:
-			readErr = &transport.ClosedError{Code: -1, Err: err}
+		case err != nil:
+			// The ping failed on a broken connection the reader has not
+			// reported yet: wait for it, briefly.
+			select {
+			case <-s.changed:
+			case <-time.After(time.Second):
+				return &SessionLostError{Outstanding: pending, Err: &transport.ClosedError{Code: -1, Err: err}}
+			}
+			continue
 		}
-		return &SessionLostError{Outstanding: pending, Err: readErr}
-	}
-	for {
-		s.mu.Lock()
-		pending, readErr := s.pending, s.readErr
-		s.mu.Unlock()
-		if pending == 0 {
+		quiet := pong
+		if lastProc.After(quiet) {
+			quiet = lastProc
+		}
+		if pending == 0 && time.Since(quiet) >= s.Settle {
 			return nil
 		}
-		if readErr != nil {
-			return &SessionLostError{Outstanding: pending, Err: readErr}
+		if pending == 0 {
+			settle.Reset(s.Settle - time.Since(quiet))
 		}
 		select {
 		case <-s.changed:
+		case <-settle.C:
 		case <-timer.C:
+			s.mu.Lock()
+			pending = s.pending
+			s.mu.Unlock()
+			if pending == 0 {
+				return nil
+			}
 			return &MissingTranscriptsError{Missing: pending, Waited: time.Since(start)}
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -272,7 +317,15 @@ func (s *WebSocket) Ping(ctx context.Context) error { return s.conn.Load().Ping(
 // Drain first or transcripts may be lost.
 func (s *WebSocket) Close() error {
 	s.closing.Store(true)
-	return s.conn.Load().Close()
+	err := s.conn.Load().Close()
+	s.mu.Lock()
+	ended := s.readErr
+	s.mu.Unlock()
+	var ce *transport.ClosedError
+	if err != nil && errors.As(ended, &ce) && (ce.Normal() || ce.Code == 1001) {
+		return nil // the server had already ended the session normally
+	}
+	return err
 }
 
 // CloseNow drops the session at once; blocked calls return.

@@ -77,6 +77,7 @@ type HandshakeError struct {
 	StatusCode int
 	Code       string // the body's detail.error_code, e.g. "MISSING_API_KEY", if any
 	Message    string // the body's detail.message, or the start of the body
+	Location   string // where a 3xx redirects to, without query; not followed
 }
 
 func (e *HandshakeError) Error() string {
@@ -87,6 +88,9 @@ func (e *HandshakeError) Error() string {
 	}
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Location != "" {
+		fmt.Fprintf(&b, "; it redirects to %s, which is not followed so the key goes nowhere else: use that URL (-url) if you trust it", e.Location)
 	}
 	if hint := handshakeHint(e.StatusCode); hint != "" {
 		b.WriteString("; ")
@@ -177,8 +181,17 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	h.Set("x-api-request-id", cfg.RequestID)
 	h.Set("User-Agent", cfg.UserAgent)
 
+	// Never follow a redirect: Go would forward x-api-key-id to wherever
+	// it points, even over plain http. The 3xx comes back as a
+	// HandshakeError naming the new location.
+	client := http.DefaultClient
+	if cfg.HTTPClient != nil {
+		client = cfg.HTTPClient
+	}
+	noRedirect := *client
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	ws, resp, err := websocket.Dial(ctx, cfg.URL, &websocket.DialOptions{
-		HTTPClient: cfg.HTTPClient,
+		HTTPClient: &noRedirect,
 		HTTPHeader: h,
 	})
 	if err != nil {
@@ -194,17 +207,26 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	return &Conn{ws: ws, requestID: cfg.RequestID}, nil
 }
 
-// unwrapDial drops coder/websocket's generic prefix so the cause (connection
-// refused, certificate error…) leads the message.
+// unwrapDial drops coder/websocket's generic prefix and net/http's
+// *url.Error, which repeats the whole URL (and any secret in its query), so
+// the cause (connection refused, certificate error…) leads the message.
 func unwrapDial(err error) error {
 	if u := errors.Unwrap(err); u != nil {
-		return u
+		err = u
+	}
+	var ue *url.Error
+	for errors.As(err, &ue) {
+		err = ue.Err
 	}
 	return err
 }
 
 func handshakeError(resp *http.Response) error {
 	e := &HandshakeError{StatusCode: resp.StatusCode}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		e.Location = Redact(loc)
+		return e // its body repeats the location, query and all
+	}
 	if resp.Body == nil {
 		return e
 	}
@@ -307,9 +329,15 @@ func (c *Conn) Ping(ctx context.Context) error {
 
 // Close ends the session normally: it sends a close frame with status 1000
 // and waits for the server's (up to 5 s), while the goroutine in ReadEvent
-// goes on receiving whatever the server still sends.
+// goes on receiving whatever the server still sends. A server answering
+// 1000, 1001 or no status counts as a normal end.
 func (c *Conn) Close() error {
-	return c.ws.Close(websocket.StatusNormalClosure, "")
+	err := c.ws.Close(websocket.StatusNormalClosure, "")
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
+		return nil // the server ended the session normally too
+	}
+	return err
 }
 
 // CloseNow drops the connection without a close handshake. Blocked calls

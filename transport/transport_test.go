@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +104,41 @@ func TestHandshakeErrors(t *testing.T) {
 				t.Errorf("error contains the key: %v", err)
 			}
 		})
+	}
+}
+
+// TestRedirectIsNotFollowed: a redirect, even to plain http, never takes
+// the key along.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-api-key-id") != "" {
+			leaked.Store(true)
+		}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer other.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/stt?token=QSECRET", http.StatusTemporaryRedirect)
+	}))
+	defer ts.Close()
+	_, err := transport.Dial(context.Background(), transport.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http"), APIKey: "k-secret"})
+	var he *transport.HandshakeError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(err.Error(), other.URL+"/stt") {
+		t.Fatalf("Dial = %v, want a HandshakeError for the 307 naming its location", err)
+	}
+	if leaked.Load() || strings.Contains(err.Error(), "QSECRET") {
+		t.Fatalf("the redirect leaked: key sent %v, error %v", leaked.Load(), err)
+	}
+}
+
+func TestDialErrorHidesQuery(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err := transport.Dial(context.Background(), transport.Config{URL: "ws://" + addr + "/x?token=QSECRET", APIKey: "k"})
+	if err == nil || strings.Contains(err.Error(), "QSECRET") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Dial = %v", err)
 	}
 }
 

@@ -43,6 +43,9 @@ func withCode(code int, err error) error {
 	return &exitError{code: code, err: err}
 }
 
+// printedError is an error the flag package has already printed.
+type printedError struct{ error }
+
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -68,7 +71,8 @@ func main() {
 	})
 	err := run(context.Background(), stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	code := exitCode(err)
-	if err != nil && !errors.Is(err, errHelp) {
+	var printed printedError
+	if err != nil && !errors.Is(err, errHelp) && !errors.As(err, &printed) {
 		fmt.Fprintf(os.Stderr, "vachana-pipe: %v\n", err)
 	}
 	os.Exit(code)

@@ -135,14 +135,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, withCode(exitOK, errHelp)
 		}
-		return nil, withCode(exitUsage, err) // flag has printed the problem and the usage
+		return nil, withCode(exitUsage, printedError{err}) // flag has printed the problem and the usage
 	}
 	switch fs.NArg() {
 	case 0:
 	case 1:
 		c.input = fs.Arg(0)
 	default:
-		return nil, withCode(exitUsage, fmt.Errorf("one INPUT at most, got %d arguments: %q (flags go before INPUT)", fs.NArg(), fs.Args()))
+		// Never echo the arguments: a flag after INPUT may be -key's value.
+		for _, a := range fs.Args()[1:] {
+			if strings.HasPrefix(a, "-") && len(a) > 1 {
+				return nil, withCode(exitUsage, fmt.Errorf("flag %s comes after INPUT %q: flags go before INPUT", strings.SplitN(a, "=", 2)[0], fs.Arg(0)))
+			}
+		}
+		return nil, withCode(exitUsage, fmt.Errorf("one INPUT at most, got %d arguments", fs.NArg()))
 	}
 	var err error
 	if c.format, err = source.ParseContainer(*format); err != nil {
@@ -180,6 +186,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.key == "" {
 		c.key = os.Getenv("GNANI_API_KEY")
+	}
+	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, withCode(exitUsage, fmt.Errorf("-url %s: not a ws:// or wss:// URL", transport.Redact(c.url)))
 	}
 	return c, nil
 }

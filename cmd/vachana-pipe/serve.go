@@ -39,12 +39,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return withCode(exitOK, errHelp)
 		}
-		return withCode(exitUsage, err)
+		return withCode(exitUsage, printedError{err})
 	}
 	if fs.NArg() > 0 {
-		return withCode(exitUsage, fmt.Errorf("serve takes no arguments, got %q", fs.Args()))
+		return withCode(exitUsage, fmt.Errorf("serve takes no arguments, got %d (flags go first)", fs.NArg()))
 	}
 	opts := &refserver.Options{
+		MaxReports:      1, // the log has them all
 		Hangover:        *hangover,
 		ProcessingDelay: *delay,
 		Logf: func(format string, args ...any) {

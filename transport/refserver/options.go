@@ -36,6 +36,9 @@ type Options struct {
 	VADEvents bool
 	// RecordAudio keeps every received binary byte in [Report.Audio].
 	RecordAudio bool
+	// MaxReports, if positive, keeps only the reports of the last
+	// MaxReports sessions, so a long-running server does not grow.
+	MaxReports int
 	// Faults injects failures; the zero value injects none.
 	Faults Faults
 	// Logf, if set, receives one line per ended session: its [Report.String].

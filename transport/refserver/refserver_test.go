@@ -401,3 +401,20 @@ func TestReadLimit(t *testing.T) {
 		t.Errorf("report = %s, want 1 frame and a read-limit error", r)
 	}
 }
+
+// TestFaultSessionsAndMaxReports: faults hit only the first session, and
+// only the last MaxReports reports are kept while every session is counted.
+func TestFaultSessionsAndMaxReports(t *testing.T) {
+	s := start(t, &Options{MaxReports: 2, Faults: Faults{RejectStatus: 429, Sessions: 1}})
+	if _, resp, err := websocket.Dial(testCtx(t, 5*time.Second), s.URL, &websocket.DialOptions{HTTPHeader: header(0)}); err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("first attempt: %v, want 429", err)
+	}
+	for range 3 {
+		cl := dial(t, s.URL, header(0))
+		cl.closeNormally(t)
+	}
+	reps, err := s.WaitReports(testCtx(t, 5*time.Second), 3)
+	if err != nil || len(reps) != 2 || len(s.Reports()) != 2 {
+		t.Fatalf("WaitReports(3) = %d reports, %v; want the last 2", len(reps), err)
+	}
+}

@@ -46,6 +46,7 @@ type Server struct {
 	done     bool // Close has finished: no more reports will come
 	sessions map[*session]struct{}
 	reports  []Report
+	ended    int           // sessions ended, including reports MaxReports dropped
 	changed  chan struct{} // closed and replaced when reports or done change
 
 	handlers  sync.WaitGroup
@@ -175,7 +176,7 @@ func (s *Server) Reports() []Report {
 func (s *Server) WaitReports(ctx context.Context, n int) ([]Report, error) {
 	for {
 		s.mu.Lock()
-		got := len(s.reports)
+		got := s.ended
 		if got >= n || s.done {
 			reports := slices.Clone(s.reports)
 			s.mu.Unlock()
@@ -226,6 +227,10 @@ func (s *Server) publish(ss *session, r Report) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.reports = append(s.reports, r)
+	s.ended++
+	if m := s.opts.MaxReports; m > 0 && len(s.reports) > m {
+		s.reports = slices.Delete(s.reports, 0, len(s.reports)-m)
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
