@@ -47,10 +47,17 @@ Environment:
   GNANI_API_KEY   the API key, when -key is not given
   VACHANA_URL     the endpoint, when -url is not given
 
+Interrupts:
+  The first Ctrl-C or SIGTERM stops reading, sends the tail silence, waits
+  for outstanding transcripts, closes normally, prints the stats and exits
+  130; a second one exits at once.
+
 Exit codes:
   0 ok; 2 bad usage or bad input; 3 could not connect or the handshake was
-  rejected; 4 the stream failed (fatal server error, lost connection,
-  transcripts still missing at the drain limit); 130 interrupted.
+  rejected (HTTP status, TLS, no connected event); 4 the stream failed (the
+  session was lost and could not be replaced, the server stopped reading,
+  transcripts still missing at the drain limit, writing -o failed);
+  130 interrupted.
 `
 
 // pacing is the -pace flag: on or off, or unset (then on for the network,
@@ -108,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.lang, "lang", transport.DefaultLang, "language code: bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN …")
 	fs.IntVar(&c.rate, "rate", 16000, "sample rate of the stream: 8000, 16000, 44100 or 48000; input at another rate is resampled")
 	quality := fs.String("quality", "high", "resampling quality: quick, low, medium, high or very-high")
-	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line, as received")
+	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to processing and transcript)")
 	fs.StringVar(&c.out, "o", "", "write the frames to this file (- for stdout) instead of connecting")
 	fs.Var(&c.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
 	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none)")
