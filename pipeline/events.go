@@ -10,14 +10,13 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/transport"
 )
 
-// replayMargin is how far before the position of a finished segment's
-// processing event a replay starts. The service ends a segment after 500 ms
-// of silence, then sends processing; by the time it arrives, more frames
-// have been sent and the next speech may have begun. Going back 450 ms
-// covers up to 450 ms of such delay without reaching into the finished
-// segment's speech, which would be transcribed twice. The reasoning needs
-// real-time pacing: an unpaced stream can be seconds ahead of the server,
-// so for it a replay goes back to the start of the lost session.
+// replayMargin is how far before a finished segment's processing event a
+// replay starts when no silent stretch is found before it (see gapWindow in
+// send.go). The service ends a segment after 500 ms of silence, so going
+// back 450 ms never reaches into the finished speech, and covers a
+// processing event up to 450 ms late. The reasoning needs real-time pacing:
+// an unpaced stream can be seconds ahead of the server, so for it a replay
+// goes back to the start of the lost session.
 const replayMargin = 450 * time.Millisecond
 
 // segmentMark is a segment the server is transcribing.
@@ -73,7 +72,7 @@ func (r *run) events(ctx context.Context, stream Stream) error {
 				marks = marks[:0]
 				lastError = ""
 				r.ackMu.Lock()
-				r.ack = start
+				r.ack, r.ackMark, r.sessionStart = start, start, start
 				r.ackMu.Unlock()
 				continue
 			case <-r.done:
@@ -119,6 +118,7 @@ func (r *run) events(ctx context.Context, stream Stream) error {
 			if !r.o.Unpaced {
 				r.ackMu.Lock()
 				r.ack = max(start, m.pos-margin)
+				r.ackMark = m.pos
 				r.ackMu.Unlock()
 			}
 		case transport.Error:
@@ -158,21 +158,28 @@ func (r *run) ping(ctx context.Context, stream Stream) error {
 			return nil
 		case <-t.C:
 		}
+		sent := r.pos.Load()
 		pctx, cancel := context.WithTimeoutCause(ctx, r.o.PingInterval, errNoPong)
 		err := stream.Ping(pctx)
 		cancel()
+		if err == nil {
+			r.confirmed.Store(sent) // the server has read every frame before the ping
+		}
 		if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(pctx), errNoPong) || r.inEvent.Load() {
 			// A ping on a session being replaced fails (the reader says
 			// why); a pong unread while OnEvent blocks proves nothing.
 			continue
 		}
-		err = fmt.Errorf("pipeline: no pong from the server within %v: the connection is dead", r.o.PingInterval)
+		err = fmt.Errorf("pipeline: no pong from the server within %v: the server stopped reading or the connection is dead", r.o.PingInterval)
 		if !redial {
 			return err
 		}
 		if r.o.OnWarning != nil {
 			r.o.OnWarning(err)
 		}
+		r.ackMu.Lock()
+		r.pingErr = err // the reader will only see a closed connection
+		r.ackMu.Unlock()
 		stream.CloseNow() // the reader sees the end; the sender reconnects
 	}
 }

@@ -57,13 +57,14 @@ type Redialer interface {
 
 // Defaults for [Options].
 const (
-	DefaultTailSilence  = time.Second
-	DefaultDrainTimeout = 10 * time.Second
-	DefaultPingInterval = 20 * time.Second
-	DefaultReadAhead    = 64
-	DefaultReconnects   = 5
-	DefaultReplay       = 30 * time.Second
-	DefaultStallTimeout = 15 * time.Second
+	DefaultTailSilence    = time.Second
+	DefaultDrainTimeout   = 10 * time.Second
+	DefaultPingInterval   = 20 * time.Second
+	DefaultReadAhead      = 64
+	DefaultReconnects     = 5
+	DefaultReplay         = 30 * time.Second
+	DefaultStallTimeout   = 15 * time.Second
+	DefaultConnectTimeout = 15 * time.Second
 )
 
 // Options configures [Run]. The zero value streams 16 kHz audio paced in real
@@ -128,8 +129,13 @@ type Options struct {
 	OnEvent func(transport.Event)
 
 	// OnWarning, if set, receives problems that do not end the run: a
-	// malformed server message, a lost session being replaced, audio given up.
+	// malformed server message, a lost session being replaced, audio given
+	// up. It may be called from several goroutines at once.
 	OnWarning func(error)
+
+	// ConnectTimeout bounds each reconnection: the handshake and the
+	// server's connected event; default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 
 	// OnProgress, if set, is called from the sending goroutine about twice a
 	// second with the number of frames sent and final transcripts received.
@@ -165,16 +171,19 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 		case o.Rate == 0:
 			o.Rate = rs.Rate()
 		case o.Rate != rs.Rate():
+			abandon(dst)
 			return &Stats{Rate: o.Rate}, fmt.Errorf("pipeline: Options.Rate is %d Hz but the session was opened at %d Hz; they must agree", int(o.Rate), int(rs.Rate()))
 		}
 	}
 	o = withDefaults(&o)
 	if err := o.Rate.Check(); err != nil {
+		abandon(dst)
 		return &Stats{Rate: o.Rate}, err
 	}
 	if o.InputRate != int(o.Rate) {
 		rs, err := resample.New(src, o.InputRate, int(o.Rate), o.Quality)
 		if err != nil {
+			abandon(dst)
 			return &Stats{Rate: o.Rate}, err
 		}
 		defer rs.Close() // after every goroutine reading it has ended
@@ -201,6 +210,9 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 	// then are the sink abandoned and the source's blocked Read interrupted.
 	gctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
+	stopCtx, stopped := context.WithCancel(gctx)
+	defer stopped()
+	r.stopCtx = stopCtx
 	var g errgroup.Group
 	start := func(f func(context.Context) error) {
 		g.Go(func() error {
@@ -228,6 +240,7 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 			case <-o.Stop:
 				r.stopping.Store(true)
 				r.interruptRead()
+				stopped() // also gives up replacing a lost session
 			case <-r.done:
 			case <-ctx.Done():
 			}
@@ -244,8 +257,8 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 	if !stopAbort() {
 		<-aborted // the abort ran: wait for it to finish
 	}
-	if err != nil && stream == nil && !r.closed {
-		dst.Close() // flush what was written, as far as it goes
+	if err != nil && !r.closed {
+		abandon(dst) // a redialled session may postdate the abort
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -254,6 +267,16 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 		err = ErrStopped
 	}
 	return &r.stats, err
+}
+
+// abandon ends dst after a failure: a Stream is dropped, another sink
+// closed (so a file gets what was written).
+func abandon(dst Sink) {
+	if s, ok := dst.(Stream); ok {
+		s.CloseNow()
+		return
+	}
+	dst.Close()
 }
 
 func withDefaults(opts *Options) Options {
@@ -288,6 +311,9 @@ func withDefaults(opts *Options) Options {
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout
 	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
 	return o
 }
 
@@ -310,8 +336,13 @@ type run struct {
 	inEvent  atomic.Bool  // OnEvent is running: pongs are not being read
 	closed   bool         // the sender closed dst
 
-	ackMu sync.Mutex
-	ack   int64 // replay must start no later than this frame; see events
+	ackMu        sync.Mutex
+	ack          int64           // replay must start no later than this frame; see events
+	ackMark      int64           // position of the last finished segment's processing event
+	sessionStart int64           // first frame of the current session
+	pingErr      error           // why the pinger ended the current session, if it did
+	confirmed    atomic.Int64    // frames the server has confirmed reading (by a pong)
+	stopCtx      context.Context // ends with the run or with Options.Stop
 
 	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: Frames, Cadence, Pace, Elapsed, reconnects; events: the rest
 	transcripts atomic.Int64 // final transcripts, for progress

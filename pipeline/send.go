@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
@@ -77,6 +79,18 @@ func (r *run) send(ctx context.Context, stream Stream) error {
 		if err == nil && stream != nil {
 			s.recordCadence()
 			err = stream.Drain(ctx, r.o.DrainTimeout)
+			var ce *transport.ClosedError
+			if o, ok := stream.(interface{ Outstanding() int }); ok && err != nil && s.redial == nil &&
+				errors.As(err, &ce) && ce.Normal() && o.Outstanding() == 0 {
+				// The server ended the session normally with nothing
+				// outstanding, before the drain settled. Without a new
+				// session to replay to, accept it, but say so.
+				if r.o.OnWarning != nil {
+					r.o.OnWarning(errors.New("the server closed the session before the drain settled; if it had not ended the last segment yet, that segment is missing"))
+				}
+				r.closed = true
+				return nil
+			}
 		}
 		if err == nil {
 			break
@@ -88,6 +102,14 @@ func (r *run) send(ctx context.Context, stream Stream) error {
 	s.recordCadence()
 	err := r.dst.Close()
 	r.closed = true
+	if err != nil && stream != nil {
+		// Every transcript has come; a botched closing handshake loses
+		// nothing.
+		if r.o.OnWarning != nil {
+			r.o.OnWarning(fmt.Errorf("closing the session: %w", err))
+		}
+		err = nil
+	}
 	if o, ok := stream.(interface{ Outstanding() int }); ok && o.Outstanding() > 0 && r.o.OnWarning != nil {
 		r.o.OnWarning(fmt.Errorf("%d transcript(s) the server started after the drain were cut off by the close", o.Outstanding()))
 	}
@@ -210,10 +232,15 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 		}
 		return cause
 	}
-	if s.high > s.progressAt {
+	// Progress is what the server confirmed: a transcript, or a pong after
+	// frames. Frames written into socket buffers prove nothing.
+	r.ackMu.Lock()
+	progress := max(r.ackMark, r.confirmed.Load())
+	r.ackMu.Unlock()
+	if progress > s.progressAt {
 		s.failures = 0
 	}
-	s.progressAt = s.high
+	s.progressAt = progress
 	s.stream.CloseNow()
 	select { // the events goroutine has parked; its error says most
 	case lerr := <-r.lost:
@@ -223,6 +250,12 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+	r.ackMu.Lock()
+	if r.pingErr != nil {
+		cause = &transport.ClosedError{Code: -1, Err: r.pingErr}
+		r.pingErr = nil
+	}
+	r.ackMu.Unlock()
 	warn := func(format string, args ...any) {
 		if r.o.OnWarning != nil {
 			r.o.OnWarning(fmt.Errorf(format, args...))
@@ -237,15 +270,23 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 			}
 			return fmt.Errorf("pipeline: the session was lost and %d reconnections did not bring the stream forward: %w", r.o.Reconnects, err)
 		}
-		if err := sleep(ctx, backoff(s.failures)); err != nil {
-			return err
+		stopped := func() error {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return fmt.Errorf("%w while a lost session was being replaced (%v)", ErrStopped, cause)
 		}
-		err = s.redial.Redial(ctx)
+		if sleep(r.stopCtx, backoff(s.failures)) != nil {
+			return stopped()
+		}
+		dctx, cancel := context.WithTimeout(r.stopCtx, r.o.ConnectTimeout)
+		err = s.redial.Redial(dctx)
+		cancel()
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
+		if r.stopCtx.Err() != nil {
+			return stopped()
 		}
 		var he *transport.HandshakeError
 		if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
@@ -255,8 +296,13 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 	}
 
 	r.ackMu.Lock()
-	start := r.ack
+	start, mark, floor := r.ack, r.ackMark, r.sessionStart
 	r.ackMu.Unlock()
+	if mark > floor {
+		if g, ok := s.silentGap(max(floor, mark-r.o.Rate.FramesIn(gapWindow)), mark); ok {
+			start = g
+		}
+	}
 	if oldest := max(0, s.live-int64(len(s.ring))); start < oldest {
 		gone := oldest - start
 		r.stats.GivenUp += gone
@@ -279,6 +325,59 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// Where a replay starts. The server's segment ended at least its 500 ms of
+// silence before the processing event's position (mark), and the next speech
+// may have begun since. Looking back from mark over gapWindow, the latest
+// stretch of at least gapMin of quiet frames (RMS below quietDBFS) is the
+// silence after the finished segment; the replay starts preRoll before its
+// end, or at its start if it is shorter. This holds whatever the delay of
+// the processing event, up to gapWindow; without such a stretch (noisy
+// audio), the replay starts replayMargin before mark.
+const (
+	gapWindow = 5 * time.Second
+	gapMin    = 450 * time.Millisecond
+	preRoll   = 250 * time.Millisecond
+	quietDBFS = -40
+)
+
+// quietSumSquares is the sum of squared samples of a frame at quietDBFS.
+var quietSumSquares = func() int64 {
+	a := 32768 * math.Pow(10, quietDBFS/20.0)
+	return int64(a * a * frame.Samples)
+}()
+
+func quiet(f *frame.Frame) bool {
+	var sum int64
+	for i := 0; i < frame.Size; i += 2 {
+		v := int64(int16(binary.LittleEndian.Uint16(f[i:])))
+		sum += v * v
+	}
+	return sum < quietSumSquares
+}
+
+// silentGap finds the replay start in frames [lo, hi) of the ring, as
+// described at gapWindow.
+func (s *sender) silentGap(lo, hi int64) (int64, bool) {
+	lo = max(lo, s.live-int64(len(s.ring)))
+	need := s.r.o.Rate.FramesIn(gapMin)
+	run, end := int64(0), hi // quiet frames counted back from end
+	for i := hi - 1; i >= lo; i-- {
+		if quiet(&s.ring[i%int64(len(s.ring))]) {
+			run++
+			continue
+		}
+		if run >= need {
+			break
+		}
+		run, end = 0, i
+	}
+	if run < need {
+		return 0, false
+	}
+	startOfRun := end - run
+	return max(startOfRun, end-s.r.o.Rate.FramesIn(preRoll)), true
 }
 
 // pacerFine is the Fine of the pacers Run makes; tests on a fake clock

@@ -262,12 +262,17 @@ func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 		s.mu.Lock()
 		pending, readErr, lastProc := s.pending, s.readErr, s.lastProc
 		s.mu.Unlock()
+		quiet := pong
+		if lastProc.After(quiet) {
+			quiet = lastProc
+		}
+		settled := err == nil && time.Since(quiet) >= s.Settle
 		var ce *transport.ClosedError
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
-		case readErr != nil && pending == 0 && errors.As(readErr, &ce) && (ce.Normal() || ce.Code == 1001):
-			return nil // the server closed normally with everything delivered
+		case readErr != nil && pending == 0 && settled && errors.As(readErr, &ce) && (ce.Normal() || ce.Code == 1001):
+			return nil // the server closed normally after everything was delivered
 		case readErr != nil:
 			return &SessionLostError{Outstanding: pending, Err: readErr}
 		case err != nil && errors.Is(err, context.DeadlineExceeded):
@@ -282,11 +287,7 @@ func (s *WebSocket) Drain(ctx context.Context, limit time.Duration) error {
 			}
 			continue
 		}
-		quiet := pong
-		if lastProc.After(quiet) {
-			quiet = lastProc
-		}
-		if pending == 0 && time.Since(quiet) >= s.Settle {
+		if pending == 0 && settled {
 			return nil
 		}
 		if pending == 0 {

@@ -123,7 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.reconnects, "reconnects", pipeline.DefaultReconnects, "reconnections in a row after a lost session, replaying unfinished audio (0 for none)")
 	fs.DurationVar(&c.replay, "replay", pipeline.DefaultReplay, "audio kept for replay to a new session")
 	fs.DurationVar(&c.stall, "stall-timeout", pipeline.DefaultStallTimeout, "fail when a frame cannot be sent for this long (the server stopped reading)")
-	fs.DurationVar(&c.connectTimeout, "connect-timeout", 15*time.Second, "limit for connecting and the server's connected event")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", 15*time.Second, "limit for connecting, and each reconnection, up to the server's connected event")
 	fs.BoolVar(&c.stats, "stats", false, "print a summary on stderr at the end: frames, bytes, padding, cadence, segments, latency")
 	fs.BoolVar(&c.local, "local", false, "start the local reference server in-process and stream to it (no key, no network)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress line and no warnings on stderr (errors still)")
@@ -235,16 +235,17 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 
 	opts := &pipeline.Options{
-		Rate:         frame.Rate(c.rate),
-		InputRate:    src.Format().Rate,
-		Quality:      c.quality,
-		TailSilence:  c.tail,
-		DrainTimeout: c.drain,
-		OnWarning:    con.warn,
-		Stop:         stop.Done(),
-		Reconnects:   c.reconnects,
-		Replay:       c.replay,
-		StallTimeout: c.stall,
+		Rate:           frame.Rate(c.rate),
+		InputRate:      src.Format().Rate,
+		Quality:        c.quality,
+		TailSilence:    c.tail,
+		DrainTimeout:   c.drain,
+		OnWarning:      con.warn,
+		Stop:           stop.Done(),
+		Reconnects:     c.reconnects,
+		Replay:         c.replay,
+		StallTimeout:   c.stall,
+		ConnectTimeout: c.connectTimeout,
 	}
 	if c.tail == 0 {
 		opts.TailSilence = -1
