@@ -59,16 +59,18 @@ func exitCode(err error) int {
 
 func main() {
 	// The first SIGINT or SIGTERM stops the run gracefully; a second one
-	// ends the process at once.
-	stop, unregister := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(stop, func() {
-		again, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		context.AfterFunc(again, func() {
-			fmt.Fprintln(os.Stderr, "vachana-pipe: interrupted again: exiting now")
-			os.Exit(exitInterrupted)
-		})
-		unregister()
-	})
+	// ends the process at once. One channel receives both, so a second
+	// signal cannot slip between two registrations.
+	stop, interrupt := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		interrupt()
+		<-signals
+		fmt.Fprintln(os.Stderr, "vachana-pipe: interrupted again: exiting now")
+		os.Exit(exitInterrupted)
+	}()
 	err := run(context.Background(), stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	code := exitCode(err)
 	var printed printedError

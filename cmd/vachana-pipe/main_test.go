@@ -502,6 +502,26 @@ func TestInterruptGraceful(t *testing.T) {
 	}
 }
 
+// TestInterruptBeforeAudio: an interrupt while the header read waits on a
+// silent pipe ends the run at once.
+func TestInterruptBeforeAudio(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	stop, interrupt := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, interrupt)
+	t.Setenv("GNANI_API_KEY", "")
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	err = run(context.Background(), stop, []string{"-local", "-"}, pr, &stdout, &stderr)
+	if exitCode(err) != 130 || time.Since(start) > 3*time.Second {
+		t.Fatalf("exit %d after %v: %v", exitCode(err), time.Since(start), err)
+	}
+}
+
 // TestJSONNumbering: after a reconnection, segment_index starts again at 0
 // but client_segment goes on.
 func TestJSONNumbering(t *testing.T) {

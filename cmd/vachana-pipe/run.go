@@ -226,10 +226,19 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 		return withCode(exitUsage, err)
 	}
 	defer closeIn()
+	// Reading the header can block on a quiet pipe: an interrupt must
+	// still end it.
+	sniffDone := func() bool { return true }
+	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok {
+		sniffDone = context.AfterFunc(stop, func() { d.SetReadDeadline(time.Unix(1, 0)) })
+	}
 	src, err := source.NewReader(in, source.Options{
 		Container: c.format,
 		Raw:       source.Format{Encoding: c.inEncoding, Rate: c.inRate, Channels: c.inChans},
 	})
+	if !sniffDone() || ctx.Err() != nil {
+		return withCode(exitInterrupted, errors.New("interrupted before any audio was read"))
+	}
 	if err != nil {
 		return withCode(exitUsage, inputError(name, err))
 	}
