@@ -94,3 +94,41 @@ func TestSoak(t *testing.T) {
 		}
 	}
 }
+
+// TestSoakErrorPaths runs 2000 resampled runs that end badly — a sink that
+// fails, a context cancelled from the start — and checks that soxr's C
+// memory and the goroutines are released on those paths too.
+func TestSoakErrorPaths(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2000 runs")
+	}
+	in := make([]byte, 2*48000) // 1 s at 48 kHz
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	base := runtime.NumGoroutine()
+	var rss100 int64
+	var heap100 uint64
+	var ms runtime.MemStats
+	for i := 1; i <= 1000; i++ {
+		if _, err := Run(context.Background(), bytes.NewReader(in), &failingSink{}, &Options{InputRate: 48000, Unpaced: true}); err == nil {
+			t.Fatal("the failing sink did not fail the run")
+		}
+		if _, err := Run(cancelled, bytes.NewReader(in), &sink.Discard{}, &Options{InputRate: 48000}); err == nil {
+			t.Fatal("a cancelled run succeeded")
+		}
+		if i == 100 || i == 1000 {
+			g := settledGoroutines(base)
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			if i == 100 {
+				rss100, heap100 = rssKiB(t), ms.HeapAlloc
+				continue
+			}
+			rss := rssKiB(t)
+			t.Logf("goroutines %d → %d; RSS %d → %d KiB; live heap %d → %d KiB", base, g, rss100, rss, heap100>>10, ms.HeapAlloc>>10)
+			if g > base+2 || rss > rss100+8<<10 || ms.HeapAlloc > heap100+256<<10 {
+				t.Fatalf("leak on error paths: goroutines %d → %d, RSS %d → %d KiB", base, g, rss100, rss)
+			}
+		}
+	}
+}
