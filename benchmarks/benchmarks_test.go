@@ -13,30 +13,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
-
-// zeros reads n zero bytes without holding them.
-type zeros struct{ n int64 }
-
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.n == 0 {
-		return 0, io.EOF
-	}
-	k := min(int64(len(p)), z.n)
-	clear(p[:k])
-	z.n -= k
-	return int(k), nil
-}
 
 // BenchmarkPipelineUnpaced runs one minute of 16 kHz audio per op through
 // read, framing and the queue into a discarding sink, unpaced: the cost of
@@ -48,7 +35,7 @@ func BenchmarkPipelineUnpaced(b *testing.B) {
 	b.ReportAllocs()
 	start := time.Now()
 	for b.Loop() {
-		if _, err := pipeline.Run(context.Background(), &zeros{n}, &sink.Discard{}, &pipeline.Options{Unpaced: true, TailSilence: -1}); err != nil {
+		if _, err := pipeline.Run(context.Background(), testutil.Zeros(n), &sink.Discard{}, &pipeline.Options{Unpaced: true, TailSilence: -1}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -170,7 +157,7 @@ func BenchmarkPipelineResampled(b *testing.B) {
 			b.SetBytes(n)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := pipeline.Run(context.Background(), &zeros{n}, &sink.Discard{}, &pipeline.Options{InputRate: rate, Unpaced: true, TailSilence: -1}); err != nil {
+				if _, err := pipeline.Run(context.Background(), testutil.Zeros(n), &sink.Discard{}, &pipeline.Options{InputRate: rate, Unpaced: true, TailSilence: -1}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -4,26 +4,13 @@ package pipeline
 
 import (
 	"context"
-	"io"
 	"runtime"
 	"testing"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 )
-
-// zeros reads n zero bytes without holding them.
-type zeros struct{ n int }
-
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.n == 0 {
-		return 0, io.EOF
-	}
-	k := min(len(p), z.n)
-	clear(p[:k])
-	z.n -= k
-	return k, nil
-}
 
 // mallocs returns the fewest heap allocations seen in three unpaced runs
 // over n frames. The runtime allocates now and then on its own (a goroutine
@@ -34,7 +21,7 @@ func mallocs(t testing.TB, n int) uint64 {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		if _, err := Run(context.Background(), &zeros{n * frame.Size}, &sink.Discard{}, &Options{Unpaced: true, TailSilence: -1}); err != nil {
+		if _, err := Run(context.Background(), testutil.Zeros(int64(n)*frame.Size), &sink.Discard{}, &Options{Unpaced: true, TailSilence: -1}); err != nil {
 			t.Fatal(err)
 		}
 		runtime.ReadMemStats(&after)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/resample"
-	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
@@ -33,15 +32,7 @@ func TestRunResampledToServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := refserver.Start(&refserver.Options{RecordAudio: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ws := refSession(t, &refserver.Options{RecordAudio: true})
 	var texts []string
 	stats, err := Run(context.Background(), bytes.NewReader(in48), ws, &Options{
 		InputRate: 48000,

@@ -23,6 +23,22 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
+// refSession starts a reference server with opts, closed when the test
+// ends, and opens a session to it.
+func refSession(t *testing.T, opts *refserver.Options) (*refserver.Server, *sink.WebSocket) {
+	t.Helper()
+	srv, err := refserver.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, ws
+}
+
 // fakeClock makes the pacers Run creates usable on a synctest fake clock.
 func fakeClock(t *testing.T) {
 	pacerFine = 0

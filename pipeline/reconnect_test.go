@@ -45,15 +45,17 @@ type outcome struct {
 // server with the given faults (applied to its first session only).
 func stream(t *testing.T, in []byte, faults refserver.Faults, opts *Options) outcome {
 	t.Helper()
+	return streamVia(t, in, faults, opts, nil)
+}
+
+// streamVia is stream with the session wrapped by wrap, if not nil.
+func streamVia(t *testing.T, in []byte, faults refserver.Faults, opts *Options, wrap func(*sink.WebSocket) Stream) outcome {
+	t.Helper()
 	faults.Sessions = max(faults.Sessions, 1)
-	srv, err := refserver.Start(&refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
-	if err != nil {
-		t.Fatal(err)
+	srv, ws := refSession(t, &refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
+	var dst Stream = ws
+	if wrap != nil {
+		dst = wrap(ws)
 	}
 	var o outcome
 	var mu sync.Mutex
@@ -72,7 +74,7 @@ func stream(t *testing.T, in []byte, faults refserver.Faults, opts *Options) out
 		o.warnings = append(o.warnings, err.Error())
 		mu.Unlock()
 	}
-	o.stats, o.err = Run(context.Background(), bytes.NewReader(in), ws, opts)
+	o.stats, o.err = Run(context.Background(), bytes.NewReader(in), dst, opts)
 	srv.Close()
 	o.reports = srv.Reports()
 	return o
@@ -251,29 +253,14 @@ func TestReplayWithLaggingEvents(t *testing.T) {
 	}
 	in := reconnectInput(t)
 	clean := stream(t, in, refserver.Faults{}, nil)
-	srv, err := refserver.Start(&refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond,
-		Faults: refserver.Faults{DropAfterFrames: 135, Sessions: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var texts []string
-	_, err = Run(context.Background(), bytes.NewReader(in), &slowEvents{ws, 1200 * time.Millisecond}, &Options{
-		OnEvent: func(ev transport.Event) {
-			if ev.Type == transport.Transcript {
-				texts = append(texts, ev.Text)
-			}
-		},
+	o := streamVia(t, in, refserver.Faults{DropAfterFrames: 135}, nil, func(ws *sink.WebSocket) Stream {
+		return &slowEvents{ws, 1200 * time.Millisecond}
 	})
-	if err != nil {
-		t.Fatal(err)
+	if o.err != nil {
+		t.Fatal(o.err)
 	}
-	if !slices.Equal(durations(texts), durations(clean.texts)) {
-		t.Fatalf("transcripts %q, want the fault-free %q: the replay skipped audio", texts, clean.texts)
+	if !slices.Equal(durations(o.texts), durations(clean.texts)) {
+		t.Fatalf("transcripts %q, want the fault-free %q: the replay skipped audio", o.texts, clean.texts)
 	}
 }
 
@@ -324,17 +311,9 @@ func TestRedialBounded(t *testing.T) {
 // fails saying so instead of reconnecting forever.
 func TestStalledServerFails(t *testing.T) {
 	in := make([]byte, 16000*2*30) // 30 s, paced: writes never block, pongs stop
-	srv, err := refserver.Start(&refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ws := refSession(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
 	start := time.Now()
-	_, err = Run(context.Background(), bytes.NewReader(in), ws, &Options{PingInterval: 300 * time.Millisecond, Reconnects: 2})
+	_, err := Run(context.Background(), bytes.NewReader(in), ws, &Options{PingInterval: 300 * time.Millisecond, Reconnects: 2})
 	if err == nil || !strings.Contains(err.Error(), "stopped reading") || time.Since(start) > 30*time.Second {
 		t.Fatalf("Run = %v after %v", err, time.Since(start))
 	}

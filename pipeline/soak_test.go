@@ -9,26 +9,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
 func rssKiB(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/statm")
+	n, err := testutil.RSS()
 	if err != nil {
-		t.Skip("no /proc/self/statm")
+		t.Skip(err)
 	}
-	var size, res int64
-	fmt.Sscan(string(b), &size, &res)
-	return res * int64(os.Getpagesize()) >> 10
+	return n >> 10
 }
 
 // settledGoroutines waits for goroutines of finished streams (the server's

@@ -7,12 +7,12 @@ package resample
 
 import (
 	"encoding/binary"
-	"fmt"
 	"io"
 	"math"
-	"os"
 	"runtime"
 	"testing"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 )
 
 // endless returns n samples of a 440 Hz tone without holding them.
@@ -33,15 +33,12 @@ func (e *endless) Read(p []byte) (int, error) {
 	return 2 * k, nil
 }
 
-// rss returns the resident set size of this process in bytes (Linux).
 func rss(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/statm")
+	n, err := testutil.RSS()
 	if err != nil {
-		t.Skip("no /proc/self/statm")
+		t.Skip(err)
 	}
-	var size, res int64
-	fmt.Sscan(string(b), &size, &res)
-	return res * int64(os.Getpagesize())
+	return n
 }
 
 // TestMemoryFlatOverAnHour resamples an hour of 48 kHz audio, counting the

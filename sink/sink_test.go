@@ -60,15 +60,20 @@ func speech() []frame.Frame {
 }
 
 // stream writes frames to a session while a goroutine reads its events, as
-// the pipeline does, and returns the reader's result channel.
-func stream(t *testing.T, s *sink.WebSocket, frames []frame.Frame) chan error {
+// the pipeline does, passing each to onEvent if set, and returns the
+// reader's result channel.
+func stream(t *testing.T, s *sink.WebSocket, frames []frame.Frame, onEvent func(transport.Event)) chan error {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
 		for {
-			if _, err := s.ReadEvent(); err != nil {
+			ev, err := s.ReadEvent()
+			if err != nil {
 				errc <- err
 				return
+			}
+			if onEvent != nil {
+				onEvent(ev)
 			}
 		}
 	}()
@@ -96,7 +101,7 @@ func dial(t *testing.T, opts *refserver.Options) (*sink.WebSocket, *refserver.Se
 
 func TestDrainWaitsForTranscripts(t *testing.T) {
 	s, _ := dial(t, &refserver.Options{ProcessingDelay: 400 * time.Millisecond})
-	errc := stream(t, s, speech())
+	errc := stream(t, s, speech(), nil)
 	start := time.Now()
 	if err := s.Drain(context.Background(), 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -117,7 +122,7 @@ func TestDrainWaitsForTranscripts(t *testing.T) {
 
 func TestDrainLimit(t *testing.T) {
 	s, _ := dial(t, &refserver.Options{ProcessingDelay: time.Hour})
-	errc := stream(t, s, speech())
+	errc := stream(t, s, speech(), nil)
 	err := s.Drain(context.Background(), 300*time.Millisecond)
 	var me *sink.MissingTranscriptsError
 	if !errors.As(err, &me) || me.Missing != 1 || !strings.Contains(err.Error(), "-drain-timeout") {
@@ -203,21 +208,7 @@ func TestDrainWaitsForALateProcessing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []transport.EventType
-		errc := make(chan error, 1)
-		go func() {
-			for {
-				ev, err := s.ReadEvent()
-				if err != nil {
-					errc <- err
-					return
-				}
-				got = append(got, ev.Type)
-			}
-		}()
-		var f frame.Frame
-		for range 10 {
-			s.WriteFrame(&f)
-		}
+		errc := stream(t, s, make([]frame.Frame, 10), func(ev transport.Event) { got = append(got, ev.Type) })
 		err = s.Drain(context.Background(), 5*time.Second)
 		var sl *sink.SessionLostError
 		switch {
