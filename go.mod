@@ -8,6 +8,7 @@ require (
 	github.com/go-audio/wav v1.1.0
 	github.com/zaf/resample v1.5.0
 	golang.org/x/sync v0.24.0
+	golang.org/x/sys v0.49.0
 )
 
 require github.com/go-audio/riff v1.0.0 // indirect

@@ -8,4 +8,6 @@ import "time"
 // is used alone.
 const DefaultFine = 0
 
-func osSleep(d time.Duration) { time.Sleep(d) }
+type wake uint8
+
+func fineSleep(t time.Time, _ chan wake) { time.Sleep(time.Until(t)) }

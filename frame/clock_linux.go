@@ -1,0 +1,185 @@
+package frame
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultFine is the default [Pacer.Fine]: Go's timers on Linux fire up to
+// about 1 ms late, so the last 2 ms before a deadline are timed by the
+// kernel instead.
+const DefaultFine = 2 * time.Millisecond
+
+// fineClock wakes goroutines at their deadlines to within microseconds, for
+// any number of them, without an OS thread or a file descriptor each: one
+// timerfd, armed for the earliest deadline of all waiters, is read through
+// the runtime's network poller by one waiter at a time, the leader, which
+// wakes the others as their deadlines pass and, once its own has, hands the
+// role to the earliest waiter left.
+//
+// A nanosleep per waiter, its predecessor, holds an OS thread and a P for
+// the whole sleep: with a thousand streams on two cores the sleepers alone
+// occupied the Ps and frames left tens of milliseconds late.
+type fineClock struct {
+	fd int      // the timerfd, -1 if it could not be made
+	f  *os.File // fd, registered with the poller; never call f.Fd, which makes it blocking
+
+	mu      sync.Mutex
+	q       []waiter  // min-heap on at
+	armed   time.Time // the deadline the timerfd is set for; zero when disarmed
+	leading bool      // a waiter is reading the timerfd
+	buf     [8]byte   // the leader's read buffer
+}
+
+type waiter struct {
+	at time.Time
+	ch chan wake
+}
+
+// wake is what a waiter is told: its deadline passed, or it leads now.
+type wake uint8
+
+const (
+	wakeDue wake = iota + 1
+	wakeLead
+)
+
+// sharedClock is the fineClock every Pacer of the process uses.
+var sharedClock = sync.OnceValue(func() *fineClock {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return &fineClock{fd: -1} // out of descriptors: nanosleep instead
+	}
+	return &fineClock{fd: fd, f: os.NewFile(uintptr(fd), "vachana-pipe-timerfd")}
+})
+
+// fineSleep sleeps until about t, or a little earlier: the caller checks
+// the clock and calls again. ch is the caller's own channel of capacity 1,
+// empty between calls. It cannot be cancelled; callers use it for the last
+// moments before a deadline only.
+func fineSleep(t time.Time, ch chan wake) {
+	c := sharedClock()
+	if c.f == nil {
+		osSleep(time.Until(t))
+		return
+	}
+	c.sleep(t, ch)
+}
+
+func (c *fineClock) sleep(t time.Time, ch chan wake) {
+	c.mu.Lock()
+	c.push(waiter{at: t, ch: ch})
+	if c.armed.IsZero() || t.Before(c.armed) {
+		c.arm(t)
+	}
+	lead := !c.leading
+	c.leading = true
+	c.mu.Unlock()
+	if !lead && <-ch == wakeDue {
+		return
+	}
+	c.lead(ch)
+}
+
+// lead reads the timerfd and wakes waiters as their deadlines pass, until
+// self's has.
+func (c *fineClock) lead(self chan wake) {
+	for {
+		if _, err := c.f.Read(c.buf[:]); err != nil {
+			// Not expected of a timerfd; do not spin on it.
+			osSleep(50 * time.Microsecond)
+		}
+		c.mu.Lock()
+		now := time.Now()
+		done := false
+		for len(c.q) > 0 && !c.q[0].at.After(now) {
+			w := c.pop()
+			if w.ch == self {
+				done = true
+			} else {
+				w.ch <- wakeDue // never blocks: one token per sleep
+			}
+		}
+		if len(c.q) > 0 {
+			c.arm(c.q[0].at)
+		} else {
+			c.disarm()
+		}
+		if done {
+			if len(c.q) > 0 {
+				c.q[0].ch <- wakeLead
+			} else {
+				c.leading = false
+			}
+		}
+		c.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// arm sets the timerfd to expire at t (at once if t has passed).
+func (c *fineClock) arm(t time.Time) {
+	d := max(time.Until(t), 1) // 0 would disarm it
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	if unix.TimerfdSettime(c.fd, 0, &spec, nil) != nil {
+		spec.Value = unix.NsecToTimespec(1) // wake the leader now; it re-arms
+		unix.TimerfdSettime(c.fd, 0, &spec, nil)
+	}
+	c.armed = t
+}
+
+func (c *fineClock) disarm() {
+	var spec unix.ItimerSpec
+	unix.TimerfdSettime(c.fd, 0, &spec, nil)
+	c.armed = time.Time{}
+}
+
+func (c *fineClock) push(w waiter) {
+	c.q = append(c.q, w)
+	for i := len(c.q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !c.q[i].at.Before(c.q[p].at) {
+			break
+		}
+		c.q[i], c.q[p] = c.q[p], c.q[i]
+		i = p
+	}
+}
+
+func (c *fineClock) pop() waiter {
+	q := c.q
+	w := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = waiter{}
+	q = q[:n]
+	for i := 0; ; {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < n && q[l].at.Before(q[m].at) {
+			m = l
+		}
+		if r < n && q[r].at.Before(q[m].at) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	c.q = q
+	return w
+}
+
+// osSleep sleeps about d with nanosleep(2), which the kernel times to
+// microseconds. It may return early (EINTR from the runtime's preemption
+// signal); the caller loops on the clock.
+func osSleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.Nanosleep(&ts, nil)
+}

@@ -1,0 +1,126 @@
+package frame
+
+import (
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestClockHeapOrder(t *testing.T) {
+	var c fineClock
+	base := time.Now()
+	var want []time.Duration
+	for range 500 {
+		d := time.Duration(rand.N(1000)) * time.Microsecond
+		want = append(want, d)
+		c.push(waiter{at: base.Add(d)})
+	}
+	slices.Sort(want)
+	for i, w := range want {
+		if got := c.pop().at.Sub(base); got != w {
+			t.Fatalf("pop %d: got %v, want %v", i, got, w)
+		}
+	}
+	if len(c.q) != 0 {
+		t.Fatalf("%d waiters left", len(c.q))
+	}
+}
+
+// TestFineSleepManyWaiters has many goroutines sleep to deadlines in the
+// same few milliseconds, in every order, as the pacers of many streams do:
+// none may wake before its deadline, every one must wake, and the leader's
+// role must pass on whatever order the deadlines come in.
+func TestFineSleepManyWaiters(t *testing.T) {
+	if sharedClock().f == nil {
+		t.Skip("no timerfd: fineSleep is a nanosleep")
+	}
+	const goroutines, rounds = 300, 20
+	var (
+		mu   sync.Mutex
+		late []time.Duration
+		wg   sync.WaitGroup
+	)
+	for range goroutines {
+		wg.Go(func() {
+			ch := make(chan wake, 1)
+			for range rounds {
+				at := time.Now().Add(time.Duration(rand.N(3000)) * time.Microsecond)
+				fineSleep(at, ch)
+				now := time.Now()
+				if now.Before(at) {
+					t.Errorf("woke %v before the deadline", at.Sub(now))
+				}
+				if len(ch) != 0 {
+					t.Error("a token was left in the channel")
+				}
+				mu.Lock()
+				late = append(late, now.Sub(at))
+				mu.Unlock()
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("sleepers did not all wake: a lost wake-up or leader")
+	}
+	slices.Sort(late)
+	t.Logf("%d sleeps; lateness p50 %v, p99 %v, max %v", len(late), late[len(late)/2], late[len(late)*99/100], late[len(late)-1])
+	c := sharedClock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.q) != 0 || c.leading || !c.armed.IsZero() {
+		t.Fatalf("clock not idle after every sleeper woke: %d waiters, leading %v, armed %v", len(c.q), c.leading, c.armed)
+	}
+}
+
+// TestFineSleepHoldsNoThreads checks what the shared clock is for: a
+// thousand goroutines in their fine sleep at once do not each hold an OS
+// thread, as a nanosleep each did.
+func TestFineSleepHoldsNoThreads(t *testing.T) {
+	if sharedClock().f == nil {
+		t.Skip("no timerfd: fineSleep is a nanosleep")
+	}
+	before := threads(t)
+	var wg sync.WaitGroup
+	at := time.Now().Add(20 * time.Millisecond)
+	for i := range 1000 {
+		wg.Go(func() {
+			ch := make(chan wake, 1)
+			for t := at.Add(time.Duration(i) * time.Microsecond); time.Now().Before(t); {
+				fineSleep(t, ch)
+			}
+		})
+	}
+	time.Sleep(10 * time.Millisecond) // all asleep now
+	during := threads(t)
+	wg.Wait()
+	if during > before+20 {
+		t.Fatalf("%d OS threads while 1000 goroutines slept, %d before: the sleepers hold threads", during, before)
+	}
+}
+
+func threads(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no thread count in /proc/self/status")
+	return 0
+}
