@@ -165,3 +165,56 @@ func BenchmarkPipelineResampled(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDrift streams four minutes of speech (the sample, repeated) at
+// real time to the reference server on loopback and reports the cadence
+// the server measured over all 7 500 frames: deviation p50, p99, max and
+// the end drift, in µs, and the drift the sender measured on its own clock.
+// Each op takes four minutes; run it with -benchtime 1x.
+func BenchmarkDrift(b *testing.B) {
+	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const audio = 4 * time.Minute
+	long := bytes.Repeat(speech, int(frame.Rate16k.N(audio)*frame.BytesPerSample)/len(speech)+1)
+	long = long[:frame.Rate16k.N(audio)*frame.BytesPerSample]
+	srv, err := refserver.Start(&refserver.Options{MaxReports: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	var p50, p99, mx, drift, sender float64
+	for i := 0; b.Loop(); i++ {
+		ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := pipeline.Run(context.Background(), bytes.NewReader(long), ws, &pipeline.Options{TailSilence: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		reps, err := srv.WaitReports(ctx, i+1)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := reps[len(reps)-1]
+		if r.Frames != int(st.Frames) {
+			b.Fatalf("the server received %d frames of %d", r.Frames, st.Frames)
+		}
+		c := r.Cadence
+		p50 += us(c.P50)
+		p99 += us(c.P99)
+		mx = max(mx, us(c.Max))
+		drift += us(c.Drift)
+		sender += us(st.Cadence.Drift)
+	}
+	n := float64(b.N)
+	b.ReportMetric(p50/n, "p50-µs")
+	b.ReportMetric(p99/n, "p99-µs")
+	b.ReportMetric(mx, "max-µs")
+	b.ReportMetric(drift/n, "drift-µs")
+	b.ReportMetric(sender/n, "sender-drift-µs")
+}

@@ -1,0 +1,276 @@
+// Command report runs the benchmarks of vachana-pipe and rewrites the
+// results section of benchmarks/README.md with what it measured: the date,
+// the machine, the exact commands, and one table per benchmark, medians of
+// the repeated runs. Run it from the repository root on a quiet machine:
+//
+//	go run ./benchmarks/report
+//
+// It takes about 15 minutes: the cadence benchmarks stream in real time, one
+// for four minutes, and the scale benchmark runs up to 10 000 streams.
+// The raw output of every command is kept beside the README
+// (benchmarks/results.txt).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	readme := flag.String("readme", "benchmarks/README.md", "the README whose results section is rewritten")
+	raw := flag.String("raw", "benchmarks/results.txt", "where the raw benchmark output is written")
+	streams := flag.String("streams", "100,300,1000,3000,10000", "stream counts of the scale benchmark")
+	count := flag.Int("count", 5, "repetitions of the short benchmarks; the tables show medians")
+	flag.Parse()
+	if err := run(*readme, *raw, *streams, *count); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+// step is one go test command of the report.
+type step struct {
+	env  string // VAR=value, or empty
+	args []string
+}
+
+func (s step) String() string {
+	c := "go " + strings.Join(s.args, " ")
+	if s.env != "" {
+		c = s.env + " " + c
+	}
+	return c
+}
+
+const (
+	beginMark = "<!-- results: written by go run ./benchmarks/report; do not edit by hand -->"
+	endMark   = "<!-- end of results -->"
+)
+
+func run(readmePath, rawPath, streams string, count int) error {
+	readme, err := os.ReadFile(readmePath)
+	if err != nil {
+		return fmt.Errorf("%v (run this from the repository root)", err)
+	}
+	before, rest, ok := strings.Cut(string(readme), beginMark)
+	_, after, ok2 := strings.Cut(rest, endMark)
+	if !ok || !ok2 {
+		return fmt.Errorf("%s has no results section between %q and %q", readmePath, beginMark, endMark)
+	}
+	n := strconv.Itoa(count)
+	steps := []step{
+		{args: []string{"test", "./benchmarks", "./resample", "-run", "^$", "-bench", "^Benchmark(Framing|PipelineUnpaced|PipelineResampled|Resample)$", "-benchmem", "-count", n}},
+		{args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkVersusSox$", "-count", n}},
+		{args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkCadence$", "-benchtime", "1x", "-count", "3"}},
+		{args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkDrift$", "-benchtime", "1x", "-count", "1", "-timeout", "30m"}},
+		{env: "VACHANA_BENCH_STREAMS=" + streams, args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkScale$", "-benchtime", "1x", "-count", "1", "-timeout", "90m"}},
+	}
+	var out bytes.Buffer
+	res := results{}
+	started := time.Now()
+	for _, s := range steps {
+		fmt.Fprintf(os.Stderr, "$ %v\n", s)
+		fmt.Fprintf(&out, "$ %v\n", s)
+		cmd := exec.Command("go", s.args...)
+		cmd.Env = os.Environ()
+		if s.env != "" {
+			cmd.Env = append(cmd.Env, s.env)
+		}
+		var b bytes.Buffer
+		cmd.Stdout = io.MultiWriter(&b, os.Stderr)
+		cmd.Stderr = io.MultiWriter(&b, os.Stderr)
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%v: %v", s, err)
+		}
+		out.Write(b.Bytes())
+		res.parse(b.String())
+	}
+	if err := os.WriteFile(rawPath, out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	var t strings.Builder
+	t.WriteString(beginMark + "\n\n")
+	fmt.Fprintf(&t, "Measured %s (%v) with `go run ./benchmarks/report` on %s. Raw output: [results.txt](results.txt).\n\n",
+		started.UTC().Format("2006-01-02"), time.Since(started).Round(time.Minute), machine())
+	t.WriteString("Commands:\n\n```sh\n")
+	for _, s := range steps {
+		fmt.Fprintf(&t, "%v\n", s)
+	}
+	t.WriteString("```\n\n")
+	res.tables(&t, count)
+	t.WriteString(endMark)
+	return os.WriteFile(readmePath, []byte(before+t.String()+after), 0o644)
+}
+
+// machine describes this computer and toolchain in one line.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	soxr := ""
+	if b, err := exec.Command("pkg-config", "--modversion", "soxr").Output(); err == nil {
+		soxr = ", libsoxr " + strings.TrimSpace(string(b))
+	}
+	goVersion := runtime.Version()
+	if b, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d cores (%s%s), %s%s", runtime.NumCPU(), model, kernel, goVersion, soxr)
+}
+
+// results maps a benchmark name (without the -GOMAXPROCS suffix) and a
+// unit to every value measured.
+type results map[string]map[string][]float64
+
+func (r results) parse(out string) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		if r[name] == nil {
+			r[name] = map[string][]float64{}
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				break
+			}
+			r[name][f[i+1]] = append(r[name][f[i+1]], v)
+		}
+	}
+}
+
+var errMissing = errors.New("missing")
+
+// get returns the median of a benchmark's values in unit.
+func (r results) get(name, unit string) (float64, error) {
+	v := slices.Clone(r[name][unit])
+	if len(v) == 0 {
+		return 0, errMissing
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2], nil
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2, nil
+}
+
+// cell formats a median with prec decimals, or "–" if it was not measured.
+func (r results) cell(name, unit string, prec int, scale float64) string {
+	v, err := r.get(name, unit)
+	if err != nil {
+		return "–"
+	}
+	return strconv.FormatFloat(v*scale, 'f', prec, 64)
+}
+
+func (r results) tables(w io.Writer, count int) {
+	fmt.Fprintf(w, "### Framing (medians of %d)\n\n", count)
+	fmt.Fprintln(w, "| write size | framer GB/s | plain copy GB/s | framer / copy | framer allocs/op |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	for _, s := range []string{"1", "16", "333", "1024", "4096", "65536"} {
+		fr, cp := "Framing/framer/write="+s, "Framing/copy/write="+s
+		ratio := "–"
+		a, err1 := r.get(fr, "MB/s")
+		b, err2 := r.get(cp, "MB/s")
+		if err1 == nil && err2 == nil && b > 0 {
+			ratio = fmt.Sprintf("%.0f %%", 100*a/b)
+		}
+		fmt.Fprintf(w, "| %s B | %s | %s | %s | %s |\n", s, r.cell(fr, "MB/s", 2, 1e-3), r.cell(cp, "MB/s", 2, 1e-3), ratio, r.cell(fr, "allocs/op", 0, 1))
+	}
+
+	fmt.Fprintf(w, "\n### Resampling and the whole pipeline, unpaced (medians of %d)\n\n", count)
+	fmt.Fprintln(w, "One minute of mono s16le input per op through resampling to 16 kHz (libsoxr, high quality), framing and the queue into a discarding sink; the resampler alone for comparison.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| input | resampler × real time | pipeline × real time | pipeline MB/s of input | pipeline allocs/op (per minute of audio) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, rate := range []string{"8000", "44100", "48000"} {
+		p := "PipelineResampled/" + rate
+		fmt.Fprintf(w, "| %s Hz | %s | %s | %s | %s |\n", rate, r.cell("Resample/"+rate+"-16000", "x-realtime", 0, 1),
+			r.cell(p, "x-realtime", 0, 1), r.cell(p, "MB/s", 0, 1), r.cell(p, "allocs/op", 0, 1))
+	}
+	fmt.Fprintf(w, "| 16000 Hz (no resampling) | – | %s | %s | %s |\n", r.cell("PipelineUnpaced", "x-realtime", 0, 1),
+		r.cell("PipelineUnpaced", "MB/s", 0, 1), r.cell("PipelineUnpaced", "allocs/op", 0, 1))
+
+	fmt.Fprintf(w, "\n### Converting a file, against sox (medians of %d)\n\n", count)
+	fmt.Fprintln(w, "4 minutes of 44.1 kHz stereo WAV to 16 kHz mono s16le, each tool as a process.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| tool | × real time |")
+	fmt.Fprintln(w, "|---|---:|")
+	for _, t := range []string{"sox", "vachana-pipe"} {
+		fmt.Fprintf(w, "| %s | %s |\n", t, r.cell("VersusSox/"+t, "x-realtime", 0, 1))
+	}
+
+	fmt.Fprintln(w, "\n### Cadence of one stream, against the usual alternatives (medians of 3)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The 15.5 s speech sample and 1 s of silence (517 frames) paced to the reference server on loopback; deviation of each inter-arrival time from the 32 ms frame period and the end drift, as the server measured them, in µs. The four-minute row is BenchmarkDrift (7 500 frames).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| sender | p50 | p99 | max | end drift |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, s := range []struct{ label, name string }{
+		{"vachana-pipe (absolute deadlines, kernel-timed last 2 ms)", "Cadence/vachana-pipe"},
+		{"sleep 32 ms after each send (the official SDK's pattern)", "Cadence/sleep-after-send"},
+		{"time.Ticker", "Cadence/ticker"},
+		{"vachana-pipe, four minutes", "Drift"},
+	} {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", s.label, r.cell(s.name, "p50-µs", 0, 1), r.cell(s.name, "p99-µs", 0, 1),
+			r.cell(s.name, "max-µs", 0, 1), r.cell(s.name, "drift-µs", 0, 1))
+	}
+	if v, err := r.get("Drift", "sender-drift-µs"); err == nil {
+		fmt.Fprintf(w, "\nOver the four minutes the sender's own clock measured a drift of %.0f µs.\n", v)
+	}
+
+	fmt.Fprintln(w, "\n### Many streams at once (one run each)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "N paced streams of the speech sample in one process, each a `pipeline.Run` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| streams | p50 µs | p99 µs | max µs | worst drift µs | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame | client RSS KiB per stream | OS threads |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var names []string
+	for name := range r {
+		if strings.HasPrefix(name, "Scale/streams=") {
+			names = append(names, name)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		x, _ := strconv.Atoi(strings.TrimPrefix(a, "Scale/streams="))
+		y, _ := strconv.Atoi(strings.TrimPrefix(b, "Scale/streams="))
+		return x - y
+	})
+	for _, n := range names {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Scale/streams="),
+			r.cell(n, "p50-µs", 0, 1), r.cell(n, "p99-µs", 0, 1), r.cell(n, "max-µs", 0, 1), r.cell(n, "drift-µs", 0, 1),
+			r.cell(n, "late-frames", 0, 1), r.cell(n, "cpu-%/stream", 3, 1), r.cell(n, "cpu-µs/frame", 1, 1),
+			r.cell(n, "server-cpu-µs/frame", 1, 1), r.cell(n, "rss-KiB/stream", 0, 1), r.cell(n, "threads", 0, 1))
+	}
+	fmt.Fprintln(w)
+}

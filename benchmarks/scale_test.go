@@ -1,0 +1,357 @@
+//go:build linux
+
+package benchmarks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
+	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/sink"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+)
+
+// scaleServerEnv makes the test binary a reference server for
+// BenchmarkScale instead of running tests; see serveScale.
+const scaleServerEnv = "VACHANA_BENCH_SCALE_SERVER"
+
+// scaleCounts are the stream counts BenchmarkScale tries, unless
+// VACHANA_BENCH_STREAMS lists others ("100,1000").
+var scaleCounts = []int{100, 1000, 10000}
+
+// BenchmarkScale streams the speech sample (15.5 s, and 1 s of tail silence)
+// at real time over N sessions at once, in one process, each a
+// [pipeline.Run] with its defaults, to a reference server in a child
+// process on loopback, so the two do not share file descriptors or CPU
+// accounting. The streams start spread over one second, as calls do.
+//
+// Reported, over every frame of every stream as the server received them:
+// inter-arrival deviation p50/p99/max (µs) and the worst end drift (µs). On
+// the client: CPU per stream (% of one core) and per frame (µs) while the
+// streams ran, resident memory per stream (KiB) in mid-stream, the OS
+// threads it needed, and frames the pacer released more than 1 ms late. The
+// server's CPU per frame is reported too, for scale. Every stream must
+// deliver every frame and every transcript, or the benchmark fails.
+func BenchmarkScale(b *testing.B) {
+	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
+	if err != nil {
+		b.Fatal(err)
+	}
+	counts := scaleCounts
+	if s := os.Getenv("VACHANA_BENCH_STREAMS"); s != "" {
+		counts = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("VACHANA_BENCH_STREAMS=%q: want stream counts such as 100,1000", s)
+			}
+			counts = append(counts, n)
+		}
+	}
+	for _, n := range counts {
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+			if err := raiseFileLimit(uint64(n) + 256); err != nil {
+				b.Skipf("%d streams need %d file descriptors: %v", n, n+256, err)
+			}
+			for b.Loop() {
+				scaleOnce(b, n, speech)
+			}
+		})
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv(scaleServerEnv) != "" {
+		os.Exit(serveScale())
+	}
+	os.Exit(m.Run())
+}
+
+// scaleResult is what the server child reports on its stdout.
+type scaleResult struct {
+	Sessions, Frames, SizeViolations, Errors int
+	Transcripts                              int
+	P50, P99, Max, Drift                     time.Duration
+	CPU                                      time.Duration // while the streams ran
+	Err                                      string
+}
+
+func scaleOnce(b *testing.B, n int, speech []byte) {
+	srv, err := startScaleServer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.kill()
+
+	rss0, _ := testutil.RSS()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	// Open every session first: the handshakes are not the subject.
+	sinks := make([]*sink.WebSocket, n)
+	var dials errgroup.Group
+	dials.SetLimit(64)
+	for i := range sinks {
+		dials.Go(func() error {
+			ws, err := sink.Dial(ctx, transport.Config{URL: srv.url, APIKey: "bench"})
+			sinks[i] = ws
+			return err
+		})
+	}
+	if err := dials.Wait(); err != nil {
+		for _, ws := range sinks {
+			if ws != nil {
+				ws.CloseNow()
+			}
+		}
+		b.Fatalf("opening %d sessions: %v", n, err)
+	}
+
+	if err := srv.send("go"); err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	start := time.Now()
+	stats := make([]*pipeline.Stats, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(n))))
+			st, err := pipeline.Run(ctx, bytes.NewReader(speech), sinks[i], nil)
+			stats[i] = st
+			if err != nil {
+				errs <- fmt.Errorf("stream %d: %w", i, err)
+			}
+		})
+	}
+	// Sample memory in mid-stream, when every stream is running.
+	time.Sleep(8 * time.Second)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss, _ := testutil.RSS()
+	threads := osThreads()
+	wg.Wait()
+	cpu := cpuTime() - cpu0
+	close(errs)
+	for err := range errs {
+		b.Error(err)
+	}
+	if b.Failed() {
+		b.FailNow()
+	}
+
+	res, err := srv.finish(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := (len(speech)+frame.Size-1)/frame.Size + int(frame.Rate16k.FramesIn(pipeline.DefaultTailSilence))
+	var late int64
+	var transcripts int
+	for _, st := range stats {
+		late += st.Pace.Late
+		transcripts += st.Transcripts
+		if int(st.Frames) != want {
+			b.Fatalf("a stream sent %d frames, want %d", st.Frames, want)
+		}
+	}
+	switch {
+	case res.Err != "":
+		b.Fatal(res.Err)
+	case res.Sessions != n || res.Frames != n*want || res.SizeViolations != 0 || res.Errors != 0:
+		b.Fatalf("server saw %d sessions, %d frames (want %d), %d size violations, %d broken sessions",
+			res.Sessions, res.Frames, n*want, res.SizeViolations, res.Errors)
+	case transcripts != res.Transcripts:
+		b.Fatalf("clients got %d transcripts, the server sent %d", transcripts, res.Transcripts)
+	}
+	audio := frame.Rate16k.FrameAt(int64(want)).Seconds()
+	b.ReportMetric(us(res.P50), "p50-µs")
+	b.ReportMetric(us(res.P99), "p99-µs")
+	b.ReportMetric(us(res.Max), "max-µs")
+	b.ReportMetric(us(res.Drift), "drift-µs")
+	b.ReportMetric(100*cpu.Seconds()/(float64(n)*audio), "cpu-%/stream")
+	b.ReportMetric(us(cpu)/float64(n*want), "cpu-µs/frame")
+	b.ReportMetric(us(res.CPU)/float64(n*want), "server-cpu-µs/frame")
+	b.ReportMetric(float64(rss-rss0)/1024/float64(n), "rss-KiB/stream")
+	b.ReportMetric(float64(ms.HeapInuse+ms.StackInuse)/1024/float64(n), "heap+stack-KiB/stream")
+	b.ReportMetric(float64(threads), "threads")
+	b.ReportMetric(float64(late), "late-frames")
+}
+
+// scaleServer is the reference server child of one BenchmarkScale op.
+type scaleServer struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+	url string
+}
+
+func startScaleServer() (*scaleServer, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), scaleServerEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &scaleServer{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		s.kill()
+		return nil, fmt.Errorf("starting the server child: %v", err)
+	}
+	s.url = strings.TrimSpace(line)
+	return s, nil
+}
+
+func (s *scaleServer) send(line string) error {
+	_, err := io.WriteString(s.in, line+"\n")
+	return err
+}
+
+// finish asks the child for the results of n sessions and waits for it.
+func (s *scaleServer) finish(n int) (*scaleResult, error) {
+	if err := s.send(strconv.Itoa(n)); err != nil {
+		return nil, err
+	}
+	var res scaleResult
+	if err := json.NewDecoder(s.out).Decode(&res); err != nil {
+		return nil, fmt.Errorf("reading the server child's results: %v", err)
+	}
+	s.in.Close()
+	return &res, s.cmd.Wait()
+}
+
+func (s *scaleServer) kill() {
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+}
+
+// serveScale is the server child: it prints its URL, takes "go" when the
+// streams start and then the number of sessions to wait for, and prints a
+// scaleResult as JSON.
+func serveScale() int {
+	if err := raiseFileLimit(20000); err != nil {
+		fmt.Fprintln(os.Stderr, "scale server:", err)
+	}
+	srv, err := refserver.Start(nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale server:", err)
+		return 1
+	}
+	defer srv.Close()
+	fmt.Println(srv.URL)
+	in := bufio.NewScanner(os.Stdin)
+	in.Scan() // "go"
+	cpu0 := cpuTime()
+	in.Scan()
+	n, err := strconv.Atoi(in.Text())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale server: want a session count, got", in.Text())
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reps, err := srv.WaitReports(ctx, n)
+	res := scaleResult{CPU: cpuTime() - cpu0, Sessions: len(reps)}
+	if err != nil {
+		res.Err = fmt.Sprintf("waiting for %d sessions to end: %v", n, err)
+	}
+	var dev []time.Duration
+	for _, r := range reps {
+		res.Frames += r.Frames
+		res.SizeViolations += r.SizeViolations
+		if r.Err != "" {
+			res.Errors++
+		}
+		for _, s := range r.Segments {
+			if s.Transcribed {
+				res.Transcripts++
+			}
+		}
+		res.Drift = max(res.Drift, r.Cadence.Drift, -r.Cadence.Drift)
+		for i := 1; i < len(r.Arrivals); i++ {
+			period := r.SampleRate.FrameAt(int64(i)) - r.SampleRate.FrameAt(int64(i-1))
+			d := r.Arrivals[i] - r.Arrivals[i-1] - period
+			dev = append(dev, max(d, -d))
+		}
+	}
+	if len(dev) > 0 {
+		slices.Sort(dev)
+		at := func(p float64) time.Duration { return dev[min(len(dev)-1, int(p*float64(len(dev))))] }
+		res.P50, res.P99, res.Max = at(0.50), at(0.99), dev[len(dev)-1]
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// cpuTime returns the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// osThreads returns the number of OS threads of this process.
+func osThreads() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// raiseFileLimit raises the soft limit on open files to at least n, up to
+// the hard limit.
+func raiseFileLimit(n uint64) error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return err
+	}
+	if l.Cur >= n {
+		return nil
+	}
+	if l.Max < n {
+		return fmt.Errorf("the hard limit is %d (raise it with ulimit -Hn as root)", l.Max)
+	}
+	l.Cur = n
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+}
