@@ -6,7 +6,7 @@ import "time"
 
 // DefaultFine is the default [Pacer.Fine]. Outside Linux the runtime's timer
 // is used alone.
-const DefaultFine = 0
+const DefaultFine time.Duration = 0
 
 type wake uint8
 

@@ -199,7 +199,7 @@ func TestPacerCancel(t *testing.T) {
 	})
 }
 
-// TestPacerRealClock checks the fine (OS-thread) sleep against the real
+// TestPacerRealClock checks the fine (kernel-timed) sleep against the real
 // clock. Bounds are loose: this is a shared, noisy machine; the benchmarks
 // measure precision.
 func TestPacerRealClock(t *testing.T) {

@@ -81,6 +81,26 @@ func TestRunToFile(t *testing.T) {
 	}
 }
 
+// TestRunReadAhead runs every small queue size, down to one frame, with
+// the sender giving buffers back in batches: no size may stall the reader
+// or reorder frames.
+func TestRunReadAhead(t *testing.T) {
+	in := pattern(300*frame.Size + 5)
+	for _, ahead := range []int{1, 2, 3, 4, 5, 7, 8, 15, 16, 63, 64, 65, 100} {
+		t.Run(fmt.Sprint(ahead), func(t *testing.T) {
+			var out bytes.Buffer
+			src := iotest.HalfReader(bytes.NewReader(in))
+			if _, err := Run(context.Background(), src, sink.NewFile(&out), &Options{Unpaced: true, TailSilence: -1, ReadAhead: ahead}); err != nil {
+				t.Fatal(err)
+			}
+			want := append(bytes.Clone(in), make([]byte, frame.Size-5)...)
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("output differs: got %d bytes, want %d", out.Len(), len(want))
+			}
+		})
+	}
+}
+
 func TestRunNoTail(t *testing.T) {
 	var out bytes.Buffer
 	_, err := Run(context.Background(), bytes.NewReader(pattern(frame.Size)), sink.NewFile(&out), &Options{Unpaced: true, TailSilence: -1})

@@ -32,12 +32,13 @@ type sender struct {
 	stream Stream   // nil for plain sinks
 	redial Redialer // nil when the sink cannot reconnect or Reconnects < 0
 
-	ring   []frame.Frame // the last frames sent, for replay; nil without redial
-	live   int64         // frames taken from the queue
-	cursor int64         // next frame to write; below live while replaying
-	high   int64         // frames of the stream written at least once
-	writes int64         // writes, replays included
-	eof    bool          // the queue is closed
+	ring   []frame.Frame  // the last frames sent, for replay; nil without redial
+	spare  []*frame.Frame // buffers to give back to the reader; see release
+	live   int64          // frames taken from the queue
+	cursor int64          // next frame to write; below live while replaying
+	high   int64          // frames of the stream written at least once
+	writes int64          // writes, replays included
+	eof    bool           // the queue is closed
 
 	pacer  *frame.Pacer // live frames; nil when unpaced
 	replay *frame.Pacer // replayed frames, from each reconnection
@@ -57,7 +58,7 @@ type sender struct {
 // drains and closes the sink.
 func (r *run) send(ctx context.Context, stream Stream) error {
 	defer close(r.done)
-	s := &sender{r: r, stream: stream}
+	s := &sender{r: r, stream: stream, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4)))}
 	if !r.o.Unpaced {
 		s.pacer = newPacer(r.o.Rate)
 	}
@@ -140,8 +141,15 @@ func (s *sender) sendAll(ctx context.Context) error {
 			var ok bool
 			select {
 			case buf, ok = <-r.full:
-			case <-ctx.Done():
-				return context.Cause(ctx)
+			default:
+				// Never wait for a frame while holding buffers the
+				// reader may need to make it.
+				s.flush()
+				select {
+				case buf, ok = <-r.full:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
 			}
 			if !ok {
 				s.eof = true
@@ -151,7 +159,7 @@ func (s *sender) sendAll(ctx context.Context) error {
 			if s.ring != nil {
 				slot := &s.ring[s.live%int64(len(s.ring))]
 				*slot = *buf
-				r.free <- buf
+				s.release(buf)
 				f, buf = slot, nil
 			}
 			s.live++
@@ -170,7 +178,7 @@ func (s *sender) sendAll(ctx context.Context) error {
 		}
 		err := s.write(ctx, f)
 		if buf != nil {
-			r.free <- buf
+			s.release(buf)
 		}
 		if err != nil {
 			return err
@@ -187,6 +195,27 @@ func (s *sender) sendAll(ctx context.Context) error {
 			r.o.OnProgress(s.high, r.transcripts.Load())
 		}
 	}
+}
+
+// release gives a buffer back to the reader, in batches: the reader,
+// blocked on a full queue, then wakes once per batch instead of once per
+// frame (with a thousand streams, a wake-up per frame cost a few percent of
+// the CPU).
+func (s *sender) release(buf *frame.Frame) {
+	s.spare = append(s.spare, buf)
+	if len(s.spare) == cap(s.spare) {
+		s.flush()
+	}
+}
+
+// flush gives every held buffer back. It never blocks: the free queue has
+// room for every buffer.
+func (s *sender) flush() {
+	for _, b := range s.spare {
+		s.r.free <- b
+	}
+	clear(s.spare)
+	s.spare = s.spare[:0]
 }
 
 // write sends one frame, failing it after StallTimeout.
