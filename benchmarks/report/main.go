@@ -8,7 +8,8 @@
 // It takes about 15 minutes: the cadence benchmarks stream in real time, one
 // for four minutes, and the scale benchmark runs up to 10 000 streams.
 // The raw output of every command is kept beside the README
-// (benchmarks/results.txt).
+// (benchmarks/results.txt); -from-raw rewrites the tables from it without
+// running anything.
 package main
 
 import (
@@ -32,8 +33,15 @@ func main() {
 	raw := flag.String("raw", "benchmarks/results.txt", "where the raw benchmark output is written")
 	streams := flag.String("streams", "100,300,1000,3000,10000", "stream counts of the scale benchmark")
 	count := flag.Int("count", 5, "repetitions of the short benchmarks; the tables show medians")
+	from := flag.Bool("from-raw", false, "run nothing: rewrite the tables from the raw output of an earlier run")
 	flag.Parse()
-	if err := run(*readme, *raw, *streams, *count); err != nil {
+	var err error
+	if *from {
+		err = rerender(*readme, *raw)
+	} else {
+		err = run(*readme, *raw, *streams, *count)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
@@ -59,25 +67,19 @@ const (
 )
 
 func run(readmePath, rawPath, streams string, count int) error {
-	readme, err := os.ReadFile(readmePath)
-	if err != nil {
-		return fmt.Errorf("%v (run this from the repository root)", err)
-	}
-	before, rest, ok := strings.Cut(string(readme), beginMark)
-	_, after, ok2 := strings.Cut(rest, endMark)
-	if !ok || !ok2 {
-		return fmt.Errorf("%s has no results section between %q and %q", readmePath, beginMark, endMark)
+	if _, _, err := readResults(readmePath); err != nil {
+		return err
 	}
 	n := strconv.Itoa(count)
 	steps := []step{
-		{args: []string{"test", "./benchmarks", "./resample", "-run", "^$", "-bench", "^Benchmark(Framing|PipelineUnpaced|PipelineResampled|Resample)$", "-benchmem", "-count", n}},
+		{args: []string{"test", "./benchmarks", "./resample", "-run", "^$", "-bench", "^Benchmark(Framing|PipelineUnpaced|PipelineResampled|Resample|LoopbackWrite)$", "-benchmem", "-count", n}},
 		{args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkVersusSox$", "-count", n}},
 		{args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkCadence$", "-benchtime", "1x", "-count", "3"}},
 		{args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkDrift$", "-benchtime", "1x", "-count", "1", "-timeout", "30m"}},
 		{env: "VACHANA_BENCH_STREAMS=" + streams, args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkScale$", "-benchtime", "1x", "-count", "1", "-timeout", "90m"}},
 	}
 	var out bytes.Buffer
-	res := results{}
+	fmt.Fprintf(&out, "# %s %s\n", time.Now().UTC().Format(time.RFC3339), machine())
 	started := time.Now()
 	for _, s := range steps {
 		fmt.Fprintf(os.Stderr, "$ %v\n", s)
@@ -87,25 +89,93 @@ func run(readmePath, rawPath, streams string, count int) error {
 		if s.env != "" {
 			cmd.Env = append(cmd.Env, s.env)
 		}
-		var b bytes.Buffer
-		cmd.Stdout = io.MultiWriter(&b, os.Stderr)
-		cmd.Stderr = io.MultiWriter(&b, os.Stderr)
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%v: %v", s, err)
+		cmd.Stdout = io.MultiWriter(&out, os.Stderr)
+		cmd.Stderr = io.MultiWriter(&out, os.Stderr)
+		err := cmd.Run()
+		// Kept after every step, so a later failure loses nothing.
+		if werr := os.WriteFile(rawPath, out.Bytes(), 0o644); werr != nil {
+			return werr
 		}
-		out.Write(b.Bytes())
-		res.parse(b.String())
+		if err != nil {
+			return fmt.Errorf("%v: %v (output so far in %s)", s, err, rawPath)
+		}
 	}
+	fmt.Fprintf(&out, "# took %v\n", time.Since(started).Round(time.Minute))
 	if err := os.WriteFile(rawPath, out.Bytes(), 0o644); err != nil {
 		return err
 	}
+	return rerender(readmePath, rawPath)
+}
+
+// readResults splits a README around its results section.
+func readResults(readmePath string) (before, after string, err error) {
+	readme, err := os.ReadFile(readmePath)
+	if err != nil {
+		return "", "", fmt.Errorf("%v (run this from the repository root)", err)
+	}
+	before, rest, ok := strings.Cut(string(readme), beginMark)
+	_, after, ok2 := strings.Cut(rest, endMark)
+	if !ok || !ok2 {
+		return "", "", fmt.Errorf("%s has no results section between %q and %q", readmePath, beginMark, endMark)
+	}
+	return before, after, nil
+}
+
+// rerender writes the results section of the README from the raw output
+// of a run: its header line ("# time machine"), its commands ("$ …"), the
+// benchmark lines and its duration ("# took …").
+func rerender(readmePath, rawPath string) error {
+	before, after, err := readResults(readmePath)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(rawPath)
+	if err != nil {
+		return err
+	}
+	var when, host, took string
+	var cmds []string
+	counts := map[string]bool{}
+	for line := range strings.Lines(string(raw)) {
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case strings.HasPrefix(line, "# took "):
+			took = strings.TrimPrefix(line, "# took ")
+		case strings.HasPrefix(line, "# ") && when == "":
+			when, host, _ = strings.Cut(strings.TrimPrefix(line, "# "), " ")
+		case strings.HasPrefix(line, "$ "):
+			cmds = append(cmds, strings.TrimPrefix(line, "$ "))
+			if _, c, ok := strings.Cut(line, "-count "); ok && strings.Contains(line, "Framing") {
+				counts[strings.Fields(c)[0]] = true
+			}
+		}
+	}
+	if len(cmds) == 0 {
+		return fmt.Errorf("%s is not the raw output of a run of this command", rawPath)
+	}
+	if when == "" { // written by an older version: it was measured here, when last written
+		st, err := os.Stat(rawPath)
+		if err != nil {
+			return err
+		}
+		when, host = st.ModTime().UTC().Format(time.RFC3339), machine()
+	}
+	if took != "" {
+		took = " (" + took + ")"
+	}
+	count := "several"
+	for c := range counts {
+		count = c
+	}
+	res := results{}
+	res.parse(string(raw))
 	var t strings.Builder
 	t.WriteString(beginMark + "\n\n")
-	fmt.Fprintf(&t, "Measured %s (%v) with `go run ./benchmarks/report` on %s. Raw output: [results.txt](results.txt).\n\n",
-		started.UTC().Format("2006-01-02"), time.Since(started).Round(time.Minute), machine())
+	day, _, _ := strings.Cut(when, "T")
+	fmt.Fprintf(&t, "Measured %s%s with `go run ./benchmarks/report` on %s. Raw output: [results.txt](results.txt).\n\n", day, took, host)
 	t.WriteString("Commands:\n\n```sh\n")
-	for _, s := range steps {
-		fmt.Fprintf(&t, "%v\n", s)
+	for _, c := range cmds {
+		fmt.Fprintln(&t, c)
 	}
 	t.WriteString("```\n\n")
 	res.tables(&t, count)
@@ -193,8 +263,8 @@ func (r results) cell(name, unit string, prec int, scale float64) string {
 	return strconv.FormatFloat(v*scale, 'f', prec, 64)
 }
 
-func (r results) tables(w io.Writer, count int) {
-	fmt.Fprintf(w, "### Framing (medians of %d)\n\n", count)
+func (r results) tables(w io.Writer, count string) {
+	fmt.Fprintf(w, "### Framing (medians of %s)\n\n", count)
 	fmt.Fprintln(w, "| write size | framer GB/s | plain copy GB/s | framer / copy | framer allocs/op |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
 	for _, s := range []string{"1", "16", "333", "1024", "4096", "65536"} {
@@ -208,7 +278,7 @@ func (r results) tables(w io.Writer, count int) {
 		fmt.Fprintf(w, "| %s B | %s | %s | %s | %s |\n", s, r.cell(fr, "MB/s", 2, 1e-3), r.cell(cp, "MB/s", 2, 1e-3), ratio, r.cell(fr, "allocs/op", 0, 1))
 	}
 
-	fmt.Fprintf(w, "\n### Resampling and the whole pipeline, unpaced (medians of %d)\n\n", count)
+	fmt.Fprintf(w, "\n### Resampling and the whole pipeline, unpaced (medians of %s)\n\n", count)
 	fmt.Fprintln(w, "One minute of mono s16le input per op through resampling to 16 kHz (libsoxr, high quality), framing and the queue into a discarding sink; the resampler alone for comparison.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| input | resampler × real time | pipeline × real time | pipeline MB/s of input | pipeline allocs/op (per minute of audio) |")
@@ -221,7 +291,7 @@ func (r results) tables(w io.Writer, count int) {
 	fmt.Fprintf(w, "| 16000 Hz (no resampling) | – | %s | %s | %s |\n", r.cell("PipelineUnpaced", "x-realtime", 0, 1),
 		r.cell("PipelineUnpaced", "MB/s", 0, 1), r.cell("PipelineUnpaced", "allocs/op", 0, 1))
 
-	fmt.Fprintf(w, "\n### Converting a file, against sox (medians of %d)\n\n", count)
+	fmt.Fprintf(w, "\n### Converting a file, against sox (medians of %s)\n\n", count)
 	fmt.Fprintln(w, "4 minutes of 44.1 kHz stereo WAV to 16 kHz mono s16le, each tool as a process.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| tool | × real time |")
@@ -253,8 +323,8 @@ func (r results) tables(w io.Writer, count int) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "N paced streams of the speech sample in one process, each a `pipeline.Run` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| streams | p50 µs | p99 µs | max µs | worst drift µs | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame | client RSS KiB per stream | OS threads |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| streams | p50 µs | p99 µs | max µs | worst \\|drift\\| µs | sender's p99 µs (median stream) | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame | client RSS KiB per stream | client OS threads (high-water) |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var names []string
 	for name := range r {
 		if strings.HasPrefix(name, "Scale/streams=") {
@@ -267,10 +337,14 @@ func (r results) tables(w io.Writer, count int) {
 		return x - y
 	})
 	for _, n := range names {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Scale/streams="),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Scale/streams="),
 			r.cell(n, "p50-µs", 0, 1), r.cell(n, "p99-µs", 0, 1), r.cell(n, "max-µs", 0, 1), r.cell(n, "drift-µs", 0, 1),
-			r.cell(n, "late-frames", 0, 1), r.cell(n, "cpu-%/stream", 3, 1), r.cell(n, "cpu-µs/frame", 1, 1),
+			r.cell(n, "sender-p99-µs", 0, 1), r.cell(n, "late-frames", 0, 1), r.cell(n, "cpu-%/stream", 3, 1), r.cell(n, "cpu-µs/frame", 1, 1),
 			r.cell(n, "server-cpu-µs/frame", 1, 1), r.cell(n, "rss-KiB/stream", 0, 1), r.cell(n, "threads", 0, 1))
+	}
+	if floor, err := r.get("LoopbackWrite", "cpu-µs/write"); err == nil {
+		fmt.Fprintf(w, "\nThe floor (BenchmarkLoopbackWrite, median of %s): one 1030-byte write on a loopback TCP connection, with its reader, costs %.1f µs of CPU here, before any pacing, framing or WebSocket work. At 31.25 frames a second per stream that alone is %.2f cores for 1 000 streams and %.1f cores for 10 000.\n",
+			count, floor, 1000*31.25*floor/1e6, 10000*31.25*floor/1e6)
 	}
 	fmt.Fprintln(w)
 }
