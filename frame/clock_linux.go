@@ -37,8 +37,9 @@ type fineClock struct {
 }
 
 type waiter struct {
-	at time.Time
-	ch chan wake
+	at    time.Time
+	ch    chan wake
+	exact bool // not to be woken early
 }
 
 // wake is what a waiter is told: its deadline passed, or it leads now.
@@ -92,11 +93,11 @@ func sharedClock() *fineClock {
 // stream alone is never woken early: nothing shares its wake-ups.
 const coalesce = 200 * time.Microsecond
 
-// fineSleep sleeps until t, or until up to [coalesce] before t when another
-// waiter's deadline woke the clock. ch is the caller's own channel of
-// capacity 1, empty between calls. It cannot be cancelled; callers use it
-// for the last moments before a deadline only.
-func fineSleep(t time.Time, ch chan wake) {
+// fineSleep sleeps until t, or, unless exact, until up to [coalesce]
+// before t when another waiter's deadline woke the clock. ch is the
+// caller's own channel of capacity 1, empty between calls. It cannot be
+// cancelled; callers use it for the last moments before a deadline only.
+func fineSleep(t time.Time, ch chan wake, exact bool) {
 	c := sharedClock()
 	if c == nil {
 		for d := time.Until(t); d > 0; d = time.Until(t) {
@@ -104,22 +105,22 @@ func fineSleep(t time.Time, ch chan wake) {
 		}
 		return
 	}
-	c.sleep(t, ch)
+	c.sleep(waiter{at: t, ch: ch, exact: exact})
 }
 
-func (c *fineClock) sleep(t time.Time, ch chan wake) {
+func (c *fineClock) sleep(w waiter) {
 	c.mu.Lock()
-	c.push(waiter{at: t, ch: ch})
-	if c.armed.IsZero() || t.Before(c.armed) {
-		c.arm(t)
+	c.push(w)
+	if c.armed.IsZero() || w.at.Before(c.armed) {
+		c.arm(w.at)
 	}
 	lead := !c.leading
 	c.leading = true
 	c.mu.Unlock()
-	if !lead && <-ch == wakeDue {
+	if !lead && <-w.ch == wakeDue {
 		return
 	}
-	c.lead(ch)
+	c.lead(w.ch)
 }
 
 // lead reads the timerfd and wakes waiters as their deadlines pass, until
@@ -131,9 +132,10 @@ func (c *fineClock) lead(self chan wake) {
 			osSleep(50 * time.Microsecond)
 		}
 		c.mu.Lock()
-		soon := time.Now().Add(coalesce)
+		now := time.Now()
+		soon := now.Add(coalesce)
 		done := false
-		for len(c.q) > 0 && !c.q[0].at.After(soon) {
+		for len(c.q) > 0 && !c.q[0].at.After(soon) && !(c.q[0].exact && c.q[0].at.After(now)) {
 			w := c.pop()
 			if w.ch == self {
 				done = true

@@ -11,6 +11,31 @@ import (
 	"time"
 )
 
+// TestFineSleepHoldsNoThreads checks what the shared clock is for: a
+// thousand goroutines in their fine sleep at once do not each hold an OS
+// thread, as a nanosleep each did. It comes first in the package: Go keeps
+// idle threads, which sleepers in nanosleep would reuse before making more.
+func TestFineSleepHoldsNoThreads(t *testing.T) {
+	if sharedClock() == nil {
+		t.Skip("no timerfd: fineSleep is a nanosleep")
+	}
+	before := threads(t)
+	var wg sync.WaitGroup
+	at := time.Now().Add(50 * time.Millisecond)
+	for i := range 1000 {
+		wg.Go(func() {
+			ch := make(chan wake, 1)
+			fineSleep(at.Add(time.Duration(i)*time.Microsecond), ch, false)
+		})
+	}
+	time.Sleep(40 * time.Millisecond) // all asleep now
+	during := threads(t)
+	wg.Wait()
+	if during > before+8 {
+		t.Fatalf("%d OS threads while 1000 goroutines slept, %d before: the sleepers hold threads", during, before)
+	}
+}
+
 func TestClockHeapOrder(t *testing.T) {
 	var c fineClock
 	base := time.Now()
@@ -33,7 +58,8 @@ func TestClockHeapOrder(t *testing.T) {
 
 // TestFineSleepManyWaiters has many goroutines sleep to deadlines in the
 // same few milliseconds, in every order, as the pacers of many streams do:
-// none may wake more than coalesce before its deadline, every one must wake, and the leader's
+// none may wake more than coalesce before its deadline (an exact one not at
+// all), every one must wake, and the leader's
 // role must pass on whatever order the deadlines come in.
 func TestFineSleepManyWaiters(t *testing.T) {
 	if sharedClock() == nil {
@@ -50,9 +76,13 @@ func TestFineSleepManyWaiters(t *testing.T) {
 			ch := make(chan wake, 1)
 			for range rounds {
 				at := time.Now().Add(time.Duration(rand.N(3000)) * time.Microsecond)
-				fineSleep(at, ch)
+				exact := rand.N(2) == 0
+				fineSleep(at, ch, exact)
 				now := time.Now()
-				if now.Before(at.Add(-coalesce)) {
+				switch {
+				case exact && now.Before(at):
+					t.Errorf("an exact sleep woke %v before its deadline", at.Sub(now))
+				case now.Before(at.Add(-coalesce)):
 					t.Errorf("woke %v before the deadline, more than the %v allowed", at.Sub(now), coalesce)
 				}
 				if len(ch) != 0 {
@@ -78,30 +108,6 @@ func TestFineSleepManyWaiters(t *testing.T) {
 	defer c.mu.Unlock()
 	if len(c.q) != 0 || c.leading {
 		t.Fatalf("clock not idle after every sleeper woke: %d waiters, leading %v", len(c.q), c.leading)
-	}
-}
-
-// TestFineSleepHoldsNoThreads checks what the shared clock is for: a
-// thousand goroutines in their fine sleep at once do not each hold an OS
-// thread, as a nanosleep each did.
-func TestFineSleepHoldsNoThreads(t *testing.T) {
-	if sharedClock() == nil {
-		t.Skip("no timerfd: fineSleep is a nanosleep")
-	}
-	before := threads(t)
-	var wg sync.WaitGroup
-	at := time.Now().Add(20 * time.Millisecond)
-	for i := range 1000 {
-		wg.Go(func() {
-			ch := make(chan wake, 1)
-			fineSleep(at.Add(time.Duration(i)*time.Microsecond), ch)
-		})
-	}
-	time.Sleep(10 * time.Millisecond) // all asleep now
-	during := threads(t)
-	wg.Wait()
-	if during > before+20 {
-		t.Fatalf("%d OS threads while 1000 goroutines slept, %d before: the sleepers hold threads", during, before)
 	}
 }
 

@@ -10,4 +10,4 @@ const DefaultFine time.Duration = 0
 
 type wake uint8
 
-func fineSleep(t time.Time, _ chan wake) { time.Sleep(time.Until(t)) }
+func fineSleep(t time.Time, _ chan wake, _ bool) { time.Sleep(time.Until(t)) }

@@ -27,12 +27,14 @@ import (
 // on a timer until [Pacer.Fine] before the deadline and lets the kernel time
 // the rest: every Pacer of the process shares one timerfd, armed for the
 // earliest deadline, which the runtime's network poller watches. That is
-// accurate to tens of microseconds while the CPU is not saturated, and holds
-// no OS thread per stream (a nanosleep each did: a thousand streams on two
-// cores then kept the runtime's Ps asleep and made frames tens of
-// milliseconds late). To spare wake-ups, Pacers due within 200 µs of one
-// that wakes are released with it, that little early. The last Fine before
-// a deadline is not interrupted by ctx.
+// accurate to tens of microseconds on a lightly loaded machine and holds no
+// OS thread per stream (a nanosleep each did: a thousand streams on two
+// cores then kept the runtime's Ps asleep). On a busy machine wake-ups wait
+// for a free CPU like everything else: the scale benchmark in benchmarks/
+// measures how much. To spare wake-ups, Pacers due within 200 µs of one that
+// wakes are released with it, that little early; a frame held back by the
+// half-period minimum gap is never released early. The last Fine before a
+// deadline is not interrupted by ctx.
 //
 // A Pacer is not safe for concurrent use. It does not allocate in Wait.
 type Pacer struct {
@@ -93,7 +95,7 @@ func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
 			at = g
 		}
 	}
-	if err := p.sleepUntil(ctx, at); err != nil {
+	if err := p.sleepUntil(ctx, at, at.After(deadline)); err != nil {
 		return deadline, err
 	}
 	release := time.Now() // what happened, not what was planned
@@ -109,7 +111,8 @@ func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
 	return deadline, nil
 }
 
-func (p *Pacer) sleepUntil(ctx context.Context, t time.Time) error {
+// sleepUntil sleeps until t, or just before it unless exact.
+func (p *Pacer) sleepUntil(ctx context.Context, t time.Time, exact bool) error {
 	for {
 		d := time.Until(t)
 		if d <= 0 {
@@ -119,7 +122,7 @@ func (p *Pacer) sleepUntil(ctx context.Context, t time.Time) error {
 			if p.wake == nil {
 				p.wake = make(chan wake, 1)
 			}
-			fineSleep(t, p.wake) // at t, or just before it, by design
+			fineSleep(t, p.wake, exact)
 			return nil
 		}
 		if p.timer == nil {
