@@ -142,8 +142,9 @@ func (s *sender) sendAll(ctx context.Context) error {
 			select {
 			case buf, ok = <-r.full:
 			default:
-				// Never wait for a frame while holding buffers the
-				// reader may need to make it.
+				// Nothing to send: give the held buffers back before
+				// waiting, so the reader can read as far ahead as
+				// ReadAhead allows while the sender waits for it.
 				s.flush()
 				select {
 				case buf, ok = <-r.full:

@@ -53,12 +53,20 @@ type step struct {
 	args []string
 }
 
+// String returns the command as a shell would take it.
 func (s step) String() string {
-	c := "go " + strings.Join(s.args, " ")
+	var b strings.Builder
 	if s.env != "" {
-		c = s.env + " " + c
+		b.WriteString(s.env + " ")
 	}
-	return c
+	b.WriteString("go")
+	for _, a := range s.args {
+		if strings.ContainsAny(a, "^$()|*?[]{}<>&;'\" \\`!#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		b.WriteString(" " + a)
+	}
+	return b.String()
 }
 
 const (
@@ -92,16 +100,20 @@ func run(readmePath, rawPath, streams string, count int) error {
 		cmd.Stdout = io.MultiWriter(&out, os.Stderr)
 		cmd.Stderr = io.MultiWriter(&out, os.Stderr)
 		err := cmd.Run()
-		// Kept after every step, so a later failure loses nothing.
-		if werr := os.WriteFile(rawPath, out.Bytes(), 0o644); werr != nil {
+		// Kept after every step, so a failure loses nothing, but apart
+		// from the results of the last whole run.
+		if werr := os.WriteFile(rawPath+".partial", out.Bytes(), 0o644); werr != nil {
 			return werr
 		}
 		if err != nil {
-			return fmt.Errorf("%v: %v (output so far in %s)", s, err, rawPath)
+			return fmt.Errorf("%v: %v (output so far in %s.partial)", s, err, rawPath)
 		}
 	}
 	fmt.Fprintf(&out, "# took %v\n", time.Since(started).Round(time.Minute))
-	if err := os.WriteFile(rawPath, out.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(rawPath+".partial", out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(rawPath+".partial", rawPath); err != nil {
 		return err
 	}
 	return rerender(readmePath, rawPath)
@@ -321,10 +333,10 @@ func (r results) tables(w io.Writer, count string) {
 
 	fmt.Fprintln(w, "\n### Many streams at once (one run each)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "N paced streams of the speech sample in one process, each a `pipeline.Run` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only.")
+	fmt.Fprintln(w, "N paced streams of the speech sample in one process, each a `pipeline.Run` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only. CPU per stream is over the time the streams took, longer than their 16.5 s of audio once the machine cannot keep up. Resident memory is taken 8 s in; heap+stack counts the 30 s replay ring in full, which is what a call longer than 30 s holds (`Options.Replay` sets it).")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| streams | p50 µs | p99 µs | max µs | worst \\|drift\\| µs | sender's p99 µs (median stream) | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame | client RSS KiB per stream | client OS threads (high-water) |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| streams | p50 µs | p99 µs | max µs | worst \\|drift\\| µs | sender's p99 µs (median stream) | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame | client RSS KiB per stream, 8 s in | client heap+stack KiB per stream | client OS threads (high-water) |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var names []string
 	for name := range r {
 		if strings.HasPrefix(name, "Scale/streams=") {
@@ -337,10 +349,10 @@ func (r results) tables(w io.Writer, count string) {
 		return x - y
 	})
 	for _, n := range names {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Scale/streams="),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Scale/streams="),
 			r.cell(n, "p50-µs", 0, 1), r.cell(n, "p99-µs", 0, 1), r.cell(n, "max-µs", 0, 1), r.cell(n, "drift-µs", 0, 1),
 			r.cell(n, "sender-p99-µs", 0, 1), r.cell(n, "late-frames", 0, 1), r.cell(n, "cpu-%/stream", 3, 1), r.cell(n, "cpu-µs/frame", 1, 1),
-			r.cell(n, "server-cpu-µs/frame", 1, 1), r.cell(n, "rss-KiB/stream", 0, 1), r.cell(n, "threads", 0, 1))
+			r.cell(n, "server-cpu-µs/frame", 1, 1), r.cell(n, "rss-KiB/stream", 0, 1), r.cell(n, "heap+stack-KiB/stream", 0, 1), r.cell(n, "threads", 0, 1))
 	}
 	if floor, err := r.get("LoopbackWrite", "cpu-µs/write"); err == nil {
 		fmt.Fprintf(w, "\nThe floor (BenchmarkLoopbackWrite, median of %s): one 1030-byte write on a loopback TCP connection, with its reader, costs %.1f µs of CPU here, before any pacing, framing or WebSocket work. At 31.25 frames a second per stream that alone is %.2f cores for 1 000 streams and %.1f cores for 10 000.\n",

@@ -30,7 +30,7 @@ func TestParseAndTables(t *testing.T) {
 		"| 4096 B | 27.00 | 40.00 | 68 % | 0 |",
 		"| sleep 32 ms after each send (the official SDK's pattern) | 321 | 522 | 900 | 168000 |",
 		"| 100 | 17 | 200 |",
-		"| 1000 | 116 | 10159 | 32915 | 11148 | – | 13489 | 0.080 | 25.4 | 18.7 | 344 | 8 |",
+		"| 1000 | 116 | 10159 | 32915 | 11148 | – | 13489 | 0.080 | 25.4 | 18.7 | 344 | 1124 | 8 |",
 		"that alone is 0.31 cores for 1 000 streams and 3.1 cores for 10 000",
 		"| 1 B | – | – | – | – |",
 	} {
@@ -40,5 +40,13 @@ func TestParseAndTables(t *testing.T) {
 	}
 	if strings.Index(out, "| 100 |") > strings.Index(out, "| 1000 |") {
 		t.Error("scale rows are not in order of stream count")
+	}
+}
+
+func TestStepQuotesForTheShell(t *testing.T) {
+	s := step{env: "A=1", args: []string{"test", "./x", "-bench", "^Benchmark(A|B)$", "-run", "it's"}}
+	want := `A=1 go test ./x -bench '^Benchmark(A|B)$' -run 'it'\''s'`
+	if got := s.String(); got != want {
+		t.Fatalf("got %s, want %s", got, want)
 	}
 }
