@@ -51,7 +51,7 @@ type sender struct {
 	stalled atomic.Bool
 
 	failures   int   // reconnections since the stream last made progress
-	progressAt int64 // high at the last reconnection
+	progressAt int64 // the furthest progress confirmed at any reconnection
 }
 
 // send paces frames to the sink, replays them after a reconnection, then
@@ -270,7 +270,7 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 	if progress > s.progressAt {
 		s.failures = 0
 	}
-	s.progressAt = progress
+	s.progressAt = max(s.progressAt, progress) // a replay confirms old frames again: only new ones count
 	s.stream.CloseNow()
 	select { // the events goroutine has parked; its error says most
 	case lerr := <-r.lost:
