@@ -79,32 +79,11 @@ func BenchmarkCadence(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer srv.Close()
-			var p50, p99, mx, drift float64
+			var m cadenceMetrics
 			for i := 0; b.Loop(); i++ {
-				ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "bench"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.send(ws); err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				reps, err := srv.WaitReports(ctx, i+1)
-				cancel()
-				if err != nil {
-					b.Fatal(err)
-				}
-				c := reps[len(reps)-1].Cadence
-				p50 += us(c.P50)
-				p99 += us(c.P99)
-				mx = max(mx, us(c.Max))
-				drift += us(c.Drift)
+				m.add(session(b, srv, i, s.send).Cadence)
 			}
-			n := float64(b.N)
-			b.ReportMetric(p50/n, "p50-µs")
-			b.ReportMetric(p99/n, "p99-µs")
-			b.ReportMetric(mx, "max-µs")
-			b.ReportMetric(drift/n, "drift-µs")
+			m.report(b)
 		})
 	}
 }
@@ -184,37 +163,62 @@ func BenchmarkDrift(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	var p50, p99, mx, drift, sender float64
+	var m cadenceMetrics
+	var sender float64
 	for i := 0; b.Loop(); i++ {
-		ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := pipeline.Run(context.Background(), bytes.NewReader(long), ws, &pipeline.Options{TailSilence: -1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		reps, err := srv.WaitReports(ctx, i+1)
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := reps[len(reps)-1]
+		var st *pipeline.Stats
+		r := session(b, srv, i, func(ws *sink.WebSocket) (err error) {
+			st, err = pipeline.Run(context.Background(), bytes.NewReader(long), ws, &pipeline.Options{TailSilence: -1})
+			return err
+		})
 		if r.Frames != int(st.Frames) {
 			b.Fatalf("the server received %d frames of %d", r.Frames, st.Frames)
 		}
-		c := r.Cadence
-		p50 += us(c.P50)
-		p99 += us(c.P99)
-		mx = max(mx, us(c.Max))
-		drift += us(c.Drift)
+		m.add(r.Cadence)
 		sender += us(st.Cadence.Drift)
 	}
-	n := float64(b.N)
-	b.ReportMetric(p50/n, "p50-µs")
-	b.ReportMetric(p99/n, "p99-µs")
-	b.ReportMetric(mx, "max-µs")
-	b.ReportMetric(drift/n, "drift-µs")
-	b.ReportMetric(sender/n, "sender-drift-µs")
+	m.report(b)
+	b.ReportMetric(sender/float64(b.N), "sender-drift-µs")
+}
+
+// session opens session i of srv, streams to it with send and returns the
+// server's report of it.
+func session(b *testing.B, srv *refserver.Server, i int, send func(ws *sink.WebSocket) error) refserver.Report {
+	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := send(ws); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reps, err := srv.WaitReports(ctx, i+1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return reps[len(reps)-1]
+}
+
+// cadenceMetrics averages the server's cadence figures over the ops of a
+// benchmark, and keeps the largest maximum.
+type cadenceMetrics struct {
+	n                    int
+	p50, p99, max, drift float64
+}
+
+func (m *cadenceMetrics) add(c refserver.Cadence) {
+	m.n++
+	m.p50 += us(c.P50)
+	m.p99 += us(c.P99)
+	m.max = max(m.max, us(c.Max))
+	m.drift += us(c.Drift)
+}
+
+func (m *cadenceMetrics) report(b *testing.B) {
+	n := float64(m.n)
+	b.ReportMetric(m.p50/n, "p50-µs")
+	b.ReportMetric(m.p99/n, "p99-µs")
+	b.ReportMetric(m.max, "max-µs")
+	b.ReportMetric(m.drift/n, "drift-µs")
 }
