@@ -15,12 +15,12 @@ import (
 const DefaultFine = 2 * time.Millisecond
 
 // fineClock wakes goroutines at their deadlines, to within tens of
-// microseconds when the CPU is not saturated, without an OS thread or a file
-// descriptor each: one
-// timerfd, armed for the earliest deadline of all waiters, is read through
-// the runtime's network poller by one waiter at a time, the leader, which
-// wakes the others as their deadlines pass and, once its own has, hands the
-// role to the earliest waiter left.
+// microseconds on a lightly loaded machine, without an OS thread or a file
+// descriptor each: one timerfd, armed for the earliest deadline of all
+// waiters, is read through the runtime's network poller by one waiter at a
+// time, the leader, which wakes the others as their deadlines come (within
+// [coalesce]) and, once its own has, hands the role to the earliest waiter
+// left.
 //
 // A nanosleep per waiter, its predecessor, holds an OS thread and a P for
 // the whole sleep: with a thousand streams on two cores the sleepers alone
@@ -31,7 +31,7 @@ type fineClock struct {
 
 	mu      sync.Mutex
 	q       []waiter  // min-heap on at
-	armed   time.Time // the deadline the timerfd is set for; zero when disarmed
+	armed   time.Time // the deadline the timerfd is set for; zero when nobody waits
 	leading bool      // a waiter is reading the timerfd
 	buf     [8]byte   // the leader's read buffer
 }
