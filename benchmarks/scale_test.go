@@ -166,7 +166,7 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, _ := testutil.RSS()
-	threads := osThreads()
+	threads, _ := testutil.Threads()
 	wg.Wait()
 	cpu, wall := cpuTime()-cpu0, time.Since(start)
 	close(errs)
@@ -344,21 +344,6 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// osThreads returns the number of OS threads of this process.
-func osThreads() int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }
 
 // raiseFileLimit raises the soft limit on open files to at least n, up to

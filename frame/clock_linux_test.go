@@ -2,13 +2,12 @@ package frame
 
 import (
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 )
 
 // TestFineSleepHoldsNoThreads checks what the shared clock is for: a
@@ -19,7 +18,10 @@ func TestFineSleepHoldsNoThreads(t *testing.T) {
 	if sharedClock() == nil {
 		t.Skip("no timerfd: fineSleep is a nanosleep")
 	}
-	before := threads(t)
+	before, err := testutil.Threads()
+	if err != nil {
+		t.Skip(err)
+	}
 	var wg sync.WaitGroup
 	at := time.Now().Add(50 * time.Millisecond)
 	for i := range 1000 {
@@ -29,7 +31,7 @@ func TestFineSleepHoldsNoThreads(t *testing.T) {
 		})
 	}
 	time.Sleep(40 * time.Millisecond) // all asleep now
-	during := threads(t)
+	during, _ := testutil.Threads()
 	wg.Wait()
 	if during > before+8 {
 		t.Fatalf("%d OS threads while 1000 goroutines slept, %d before: the sleepers hold threads", during, before)
@@ -109,22 +111,4 @@ func TestFineSleepManyWaiters(t *testing.T) {
 	if len(c.q) != 0 || c.leading {
 		t.Fatalf("clock not idle after every sleeper woke: %d waiters, leading %v", len(c.q), c.leading)
 	}
-}
-
-func threads(t *testing.T) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skip(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Skip("no thread count in /proc/self/status")
-	return 0
 }

@@ -189,7 +189,7 @@ func rerender(readmePath, rawPath string) error {
 	for _, c := range cmds {
 		fmt.Fprintln(&t, c)
 	}
-	t.WriteString("```\n\n")
+	t.WriteString("```\n")
 	res.tables(&t, count)
 	t.WriteString(endMark)
 	return os.WriteFile(readmePath, []byte(before+t.String()+after), 0o644)
@@ -276,9 +276,8 @@ func (r results) cell(name, unit string, prec int, scale float64) string {
 }
 
 func (r results) tables(w io.Writer, count string) {
-	fmt.Fprintf(w, "### Framing (medians of %s)\n\n", count)
-	fmt.Fprintln(w, "| write size | framer GB/s | plain copy GB/s | framer / copy | framer allocs/op |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	section(w, "Framing (medians of "+count+")", "", false,
+		"write size", "framer GB/s", "plain copy GB/s", "framer / copy", "framer allocs/op")
 	for _, s := range []string{"1", "16", "333", "1024", "4096", "65536"} {
 		fr, cp := "Framing/framer/write="+s, "Framing/copy/write="+s
 		ratio := "–"
@@ -287,56 +286,47 @@ func (r results) tables(w io.Writer, count string) {
 		if err1 == nil && err2 == nil && b > 0 {
 			ratio = fmt.Sprintf("%.0f %%", 100*a/b)
 		}
-		fmt.Fprintf(w, "| %s B | %s | %s | %s | %s |\n", s, r.cell(fr, "MB/s", 2, 1e-3), r.cell(cp, "MB/s", 2, 1e-3), ratio, r.cell(fr, "allocs/op", 0, 1))
+		row(w, s+" B", r.cell(fr, "MB/s", 2, 1e-3), r.cell(cp, "MB/s", 2, 1e-3), ratio, r.cell(fr, "allocs/op", 0, 1))
 	}
 
-	fmt.Fprintf(w, "\n### Resampling and the whole pipeline, unpaced (medians of %s)\n\n", count)
-	fmt.Fprintln(w, "One minute of mono s16le input per op through resampling to 16 kHz (libsoxr, high quality), framing and the queue into a discarding sink; the resampler alone for comparison.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| input | resampler × real time | pipeline × real time | pipeline MB/s of input | pipeline allocs/op (per minute of audio) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	section(w, "Resampling and the whole pipeline, unpaced (medians of "+count+")",
+		"One minute of mono s16le input per op through resampling to 16 kHz (libsoxr, high quality), framing and the queue into a discarding sink; the resampler alone for comparison.", true,
+		"input", "resampler × real time", "pipeline × real time", "pipeline MB/s of input", "pipeline allocs/op (per minute of audio)")
 	for _, rate := range []string{"8000", "44100", "48000"} {
 		p := "PipelineResampled/" + rate
-		fmt.Fprintf(w, "| %s Hz | %s | %s | %s | %s |\n", rate, r.cell("Resample/"+rate+"-16000", "x-realtime", 0, 1),
+		row(w, rate+" Hz", r.cell("Resample/"+rate+"-16000", "x-realtime", 0, 1),
 			r.cell(p, "x-realtime", 0, 1), r.cell(p, "MB/s", 0, 1), r.cell(p, "allocs/op", 0, 1))
 	}
-	fmt.Fprintf(w, "| 16000 Hz (no resampling) | – | %s | %s | %s |\n", r.cell("PipelineUnpaced", "x-realtime", 0, 1),
+	row(w, "16000 Hz (no resampling)", "–", r.cell("PipelineUnpaced", "x-realtime", 0, 1),
 		r.cell("PipelineUnpaced", "MB/s", 0, 1), r.cell("PipelineUnpaced", "allocs/op", 0, 1))
 
-	fmt.Fprintf(w, "\n### Converting a file, against sox (medians of %s)\n\n", count)
-	fmt.Fprintln(w, "4 minutes of 44.1 kHz stereo WAV to 16 kHz mono s16le, each tool as a process.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| tool | × real time |")
-	fmt.Fprintln(w, "|---|---:|")
+	section(w, "Converting a file, against sox (medians of "+count+")",
+		"4 minutes of 44.1 kHz stereo WAV to 16 kHz mono s16le, each tool as a process.", true,
+		"tool", "× real time")
 	for _, t := range []string{"sox", "vachana-pipe"} {
-		fmt.Fprintf(w, "| %s | %s |\n", t, r.cell("VersusSox/"+t, "x-realtime", 0, 1))
+		row(w, t, r.cell("VersusSox/"+t, "x-realtime", 0, 1))
 	}
 
-	fmt.Fprintln(w, "\n### Cadence of one stream, against the usual alternatives (medians of 3)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The 15.5 s speech sample and 1 s of silence (517 frames) paced to the reference server on loopback; deviation of each inter-arrival time from the 32 ms frame period and the end drift, as the server measured them, in µs. The four-minute row is BenchmarkDrift (7 500 frames).")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| sender | p50 | p99 | max | end drift |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	section(w, "Cadence of one stream, against the usual alternatives (medians of 3)",
+		"The 15.5 s speech sample and 1 s of silence (517 frames) paced to the reference server on loopback; deviation of each inter-arrival time from the 32 ms frame period and the end drift, as the server measured them, in µs. The four-minute row is BenchmarkDrift (7 500 frames).", true,
+		"sender", "p50", "p99", "max", "end drift")
 	for _, s := range []struct{ label, name string }{
 		{"vachana-pipe (absolute deadlines, kernel-timed last 2 ms)", "Cadence/vachana-pipe"},
 		{"sleep 32 ms after each send (the official SDK's pattern)", "Cadence/sleep-after-send"},
 		{"time.Ticker", "Cadence/ticker"},
 		{"vachana-pipe, four minutes", "Drift"},
 	} {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", s.label, r.cell(s.name, "p50-µs", 0, 1), r.cell(s.name, "p99-µs", 0, 1),
+		row(w, s.label, r.cell(s.name, "p50-µs", 0, 1), r.cell(s.name, "p99-µs", 0, 1),
 			r.cell(s.name, "max-µs", 0, 1), r.cell(s.name, "drift-µs", 0, 1))
 	}
 	if v, err := r.get("Drift", "sender-drift-µs"); err == nil {
 		fmt.Fprintf(w, "\nOver the four minutes the sender's own clock measured a drift of %.0f µs.\n", v)
 	}
 
-	fmt.Fprintln(w, "\n### Many streams at once (one run each)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "N paced streams of the speech sample in one process, each a `pipeline.Run` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only. CPU per stream is over the time the streams took, longer than their 16.5 s of audio once the machine cannot keep up. Resident memory is taken 8 s in; heap+stack counts the 30 s replay ring in full, which is what a call longer than 30 s holds (`Options.Replay` sets it).")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| streams | p50 µs | p99 µs | max µs | worst \\|drift\\| µs | sender's p99 µs (median stream) | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame | client RSS KiB per stream, 8 s in | client heap+stack KiB per stream | client OS threads (high-water) |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	section(w, "Many streams at once (one run each)", "N paced streams of the speech sample in one process, each a `pipeline.Run` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only. CPU per stream is over the time the streams took, longer than their 16.5 s of audio once the machine cannot keep up. Resident memory is taken 8 s in; heap+stack counts the 30 s replay ring in full, which is what a call longer than 30 s holds (`Options.Replay` sets it).", false,
+		"streams", "p50 µs", "p99 µs", "max µs", "worst \\|drift\\| µs", "sender's p99 µs (median stream)", "frames > 1 ms late",
+		"client CPU % of a core per stream", "client CPU µs per frame", "server CPU µs per frame",
+		"client RSS KiB per stream, 8 s in", "client heap+stack KiB per stream", "client OS threads (high-water)")
 	var names []string
 	for name := range r {
 		if strings.HasPrefix(name, "Scale/streams=") {
@@ -349,7 +339,7 @@ func (r results) tables(w io.Writer, count string) {
 		return x - y
 	})
 	for _, n := range names {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Scale/streams="),
+		row(w, strings.TrimPrefix(n, "Scale/streams="),
 			r.cell(n, "p50-µs", 0, 1), r.cell(n, "p99-µs", 0, 1), r.cell(n, "max-µs", 0, 1), r.cell(n, "drift-µs", 0, 1),
 			r.cell(n, "sender-p99-µs", 0, 1), r.cell(n, "late-frames", 0, 1), r.cell(n, "cpu-%/stream", 3, 1), r.cell(n, "cpu-µs/frame", 1, 1),
 			r.cell(n, "server-cpu-µs/frame", 1, 1), r.cell(n, "rss-KiB/stream", 0, 1), r.cell(n, "heap+stack-KiB/stream", 0, 1), r.cell(n, "threads", 0, 1))
@@ -359,4 +349,28 @@ func (r results) tables(w io.Writer, count string) {
 			count, floor, 1000*31.25*floor/1e6, 10000*31.25*floor/1e6)
 	}
 	fmt.Fprintln(w)
+}
+
+// section writes a heading, a paragraph if intro is not empty, and the
+// header of a table whose columns are right-aligned numbers, but for a
+// first column of labels when label is set.
+func section(w io.Writer, title, intro string, label bool, cols ...string) {
+	fmt.Fprintf(w, "\n### %s\n\n", title)
+	if intro != "" {
+		fmt.Fprintf(w, "%s\n\n", intro)
+	}
+	row(w, cols...)
+	align := make([]string, len(cols))
+	for i := range align {
+		align[i] = "---:"
+	}
+	if label {
+		align[0] = "---"
+	}
+	fmt.Fprintf(w, "|%s|\n", strings.Join(align, "|"))
+}
+
+// row writes one row of a table.
+func row(w io.Writer, cells ...string) {
+	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 }

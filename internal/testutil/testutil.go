@@ -1,12 +1,14 @@
 // Package testutil holds small helpers shared by tests and benchmarks of
 // several packages: a reader of silence that holds no memory, and the
-// process's resident memory.
+// process's resident memory and OS threads.
 package testutil
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // Zeros returns a reader of n zero bytes (silence in s16le) that holds none
@@ -38,4 +40,19 @@ func RSS() (int64, error) {
 		return 0, err
 	}
 	return res * int64(os.Getpagesize()), nil
+}
+
+// Threads returns the number of OS threads of this process, read from
+// /proc/self/status (Linux). Go keeps idle threads, so it never falls.
+func Threads() (int, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("no Threads line in /proc/self/status")
 }
