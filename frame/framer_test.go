@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 )
 
 // collect returns an emit function that appends every frame to *out.
@@ -146,6 +149,11 @@ func TestFramerEmitErrorIsSticky(t *testing.T) {
 }
 
 func TestFramerZeroAllocs(t *testing.T) {
+	// AllocsPerRun counts the whole process's allocations: nothing else
+	// may run meanwhile.
+	if others := leakcheck.Others(time.Second); others != "" {
+		t.Fatalf("goroutines that could allocate during the count:\n%s", others)
+	}
 	var sink byte
 	f := NewFramer(func(fr *Frame) error { sink ^= fr[0]; return nil })
 	p := pattern(4096 + 333)

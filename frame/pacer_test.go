@@ -3,6 +3,7 @@ package frame
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -200,27 +201,35 @@ func TestPacerCancel(t *testing.T) {
 }
 
 // TestPacerRealClock checks the fine (kernel-timed) sleep against the real
-// clock. Bounds are loose: this is a shared, noisy machine; the benchmarks
-// measure precision.
+// clock: no frame leaves before its deadline, ever, and the typical frame
+// leaves close to it. A busy machine delays some wake-ups by tens of
+// milliseconds, so the bound is on the median, at half a period (5.3 ms):
+// a sleep that misses its wake-up and waits for the next period, or for a
+// coarse tick, fails it; a lost wake-up fails the 10 s limit instead of
+// hanging. Precision is measured by the benchmarks, not here.
 func TestPacerRealClock(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-clock test")
 	}
-	p := NewPacer(Rate48k)
-	var worst time.Duration
+	r := Rate48k
+	p := NewPacer(r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var late []time.Duration
 	for range 40 {
-		dl, err := p.Wait(context.Background())
+		dl, err := p.Wait(ctx)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("frame %d: %v", len(late), err)
 		}
-		late := time.Since(dl)
-		if late < 0 {
-			t.Fatalf("released %v before the deadline", -late)
+		d := time.Since(dl)
+		if d < 0 {
+			t.Fatalf("frame %d released %v before its deadline", len(late), -d)
 		}
-		worst = max(worst, late)
+		late = append(late, d)
 	}
-	if worst > 20*time.Millisecond {
-		t.Fatalf("a frame left %v late", worst)
+	slices.Sort(late)
+	if med := late[len(late)/2]; med > r.FrameDuration()/2 {
+		t.Fatalf("median lateness %v, more than half a period (%v); worst %v", med, r.FrameDuration()/2, late[len(late)-1])
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 )
@@ -16,6 +18,11 @@ import (
 // over n frames. The runtime allocates now and then on its own (a goroutine
 // descriptor, a GC worker); the minimum filters that out.
 func mallocs(t testing.TB, n int) uint64 {
+	// The counts are the whole process's: earlier tests' goroutines (a
+	// server's handlers finishing) must be gone.
+	if others := leakcheck.Others(5 * time.Second); others != "" {
+		t.Fatalf("goroutines that could allocate during the count:\n%s", others)
+	}
 	best := ^uint64(0)
 	for range 3 {
 		runtime.GC()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,11 +15,24 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) {
+	if testutil.Role() == "refserver" {
+		srv, err := refserver.Start(nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		testutil.ServeUntilStdinCloses(srv.URL)
+		srv.Close()
+		os.Exit(0)
+	}
+	leakcheck.Main(m)
+}
 
 func TestParseEvent(t *testing.T) {
 	tests := []struct {
@@ -221,17 +235,24 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// TestWriteFrameDoesNotAllocate counts WriteFrame's allocations alone:
+// testing.AllocsPerRun counts the whole process's, so the server runs in a
+// child process, and a Conn has no goroutine of its own (nobody reads
+// during the window, and the server sends nothing unasked).
 func TestWriteFrameDoesNotAllocate(t *testing.T) {
-	srv, err := refserver.Start(nil)
+	peer, err := testutil.StartChild("refserver", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	c, err := transport.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
+	defer peer.Stop()
+	c, err := transport.Dial(context.Background(), transport.Config{URL: peer.Line, APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
+	if others := leakcheck.Others(time.Second); others != "" {
+		t.Fatalf("goroutines that could allocate during the count:\n%s", others)
+	}
 	var f frame.Frame
 	allocs := testing.AllocsPerRun(200, func() {
 		if err := c.WriteFrame(&f); err != nil {
@@ -240,6 +261,30 @@ func TestWriteFrameDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("WriteFrame allocates %.1f times per frame, want 0", allocs)
+	}
+}
+
+// BenchmarkWriteFrame measures one frame written to a server in a child
+// process (the server reads it there): the client's CPU and allocations
+// per frame.
+func BenchmarkWriteFrame(b *testing.B) {
+	peer, err := testutil.StartChild("refserver", 30*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Stop()
+	c, err := transport.Dial(context.Background(), transport.Config{URL: peer.Line, APIKey: "k"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	var f frame.Frame
+	b.SetBytes(frame.Size)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.WriteFrame(&f); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -416,13 +417,16 @@ func TestExitCodes(t *testing.T) {
 
 // TestStall: a server that stops reading makes the writes block once TCP
 // buffers fill (a lot of audio, unpaced): the stall limit ends the run with
-// exit 4 instead of a hang.
+// exit 4 instead of a hang. The error names the limit given (500 ms, not
+// the 15 s default); the time limit, 10 s, is below the default's 15 s, so
+// a run that ignored the flag fails it even on an idle machine, and leaves
+// a busy one 9.5 s of margin.
 func TestStall(t *testing.T) {
 	srv := startServer(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
 	input := make([]byte, 40<<20) // 21 minutes of silence, more than loopback buffers hold
 	start := time.Now()
 	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false", "-stall-timeout", "500ms")
-	if r.code != 4 || !strings.Contains(r.stderr, "the server stopped reading") {
+	if r.code != 4 || !strings.Contains(r.stderr, "the server stopped reading") || !strings.Contains(r.stderr, "for 500ms") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	if d := time.Since(start); d > 10*time.Second {
@@ -444,7 +448,9 @@ func TestTLSVerification(t *testing.T) {
 }
 
 // TestInterruptHard: when the run is aborted outright (what a second
-// signal does), it stops at once with exit 130.
+// signal does), it stops at once with exit 130. The stream is 16.5 s of
+// audio: the 10 s limit catches an abort that waits for the stream to end,
+// with 9.7 s of margin for a busy machine.
 func TestInterruptHard(t *testing.T) {
 	srv := startServer(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -454,41 +460,63 @@ func TestInterruptHard(t *testing.T) {
 	if r.code != 130 {
 		t.Fatalf("exit %d, want 130: %s", r.code, r.stderr)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("took %v to stop after the interrupt", d)
 	}
+	if rep := lastReport(t, srv); rep.Frames > int(frame.Rate16k.FramesIn(5*time.Second)) {
+		t.Fatalf("the server received %d frames (%v of audio) from a run aborted after 300 ms", rep.Frames, frame.Rate16k.FrameAt(int64(rep.Frames)))
+	}
+}
+
+// blockingPipe returns a pipe whose writer writes data and then nothing, so
+// a read from it blocks, and a watchdog that closes the writer after limit
+// (a read that was not interrupted then ends with EOF) and tells whether it
+// had to.
+func blockingPipe(t *testing.T, data []byte, limit time.Duration) (*os.File, func() bool) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		pw.Write(data)
+	}()
+	var fired atomic.Bool
+	watchdog := time.AfterFunc(limit, func() {
+		fired.Store(true)
+		pw.Close()
+	})
+	t.Cleanup(func() {
+		watchdog.Stop()
+		pw.Close()
+		<-wrote
+		pr.Close()
+	})
+	return pr, fired.Load
 }
 
 // TestInterruptGraceful: the first signal stops reading, sends the tail,
 // waits for the transcript of the speech already sent, closes normally,
 // prints the stats and exits 130 — also when standard input is a pipe
-// that blocks.
+// that blocks. The interrupt, not the end of the pipe, must end the input:
+// the pipe is closed only by a watchdog, after 30 s, and the test fails if
+// it had to.
 func TestInterruptGraceful(t *testing.T) {
 	srv := startServer(t, &refserver.Options{RecordAudio: true})
 	speech := readSpeech(t)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
-	wrote := make(chan struct{})
-	go func() { // 3 s, then nothing: the read blocks
-		defer close(wrote)
-		pw.Write(speech[:3*32000])
-	}()
-	defer func() { <-wrote }()
+	pr, watchdogFired := blockingPipe(t, speech[:3*32000], 30*time.Second) // 3 s, then nothing
 	stop, interrupt := context.WithCancel(context.Background())
 	time.AfterFunc(2500*time.Millisecond, interrupt) // after segment 0 ended (2.06 s)
 	t.Setenv("GNANI_API_KEY", "")
 	var stdout, stderr bytes.Buffer
-	start := time.Now()
-	err = run(context.Background(), stop, []string{"-url", srv.URL, "-key", secretKey, "-stats", "-"}, pr, &stdout, &stderr)
+	err := run(context.Background(), stop, []string{"-url", srv.URL, "-key", secretKey, "-stats", "-"}, pr, &stdout, &stderr)
 	if code := exitCode(err); code != 130 {
 		t.Fatalf("exit %d (%v): %s", code, err, stderr.String())
 	}
-	if d := time.Since(start); d > 6*time.Second {
-		t.Fatalf("took %v: the stop did not end the input", d)
+	if watchdogFired() {
+		t.Fatalf("the run ended only when the pipe was closed: the stop did not end the input")
 	}
 	if got := strings.TrimSpace(stdout.String()); got != wantTranscripts[0] {
 		t.Fatalf("transcripts %q, want the first segment's", got)
@@ -503,22 +531,17 @@ func TestInterruptGraceful(t *testing.T) {
 }
 
 // TestInterruptBeforeAudio: an interrupt while the header read waits on a
-// silent pipe ends the run at once.
+// silent pipe ends the run, not the end of the pipe (closed by a watchdog
+// after 30 s).
 func TestInterruptBeforeAudio(t *testing.T) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
+	pr, watchdogFired := blockingPipe(t, nil, 30*time.Second)
 	stop, interrupt := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, interrupt)
 	t.Setenv("GNANI_API_KEY", "")
 	var stdout, stderr bytes.Buffer
-	start := time.Now()
-	err = run(context.Background(), stop, []string{"-local", "-"}, pr, &stdout, &stderr)
-	if exitCode(err) != 130 || time.Since(start) > 3*time.Second {
-		t.Fatalf("exit %d after %v: %v", exitCode(err), time.Since(start), err)
+	err := run(context.Background(), stop, []string{"-local", "-"}, pr, &stdout, &stderr)
+	if exitCode(err) != 130 || watchdogFired() {
+		t.Fatalf("exit %d, watchdog fired %v: %v", exitCode(err), watchdogFired(), err)
 	}
 }
 

@@ -39,6 +39,14 @@ func wait(limit time.Duration) string {
 	}
 }
 
+// Others waits up to limit for the goroutines running beside the caller
+// (the test runtime's own left out) to end, and returns the stacks of those
+// still running: empty when nothing else can run, and allocate, while the
+// caller measures.
+func Others(limit time.Duration) string { return wait(limit) }
+
+// interesting returns the stacks of every goroutine but the caller's and the
+// test runtime's.
 func interesting() string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
