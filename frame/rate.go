@@ -13,6 +13,7 @@ package frame
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -90,4 +91,29 @@ func (r Rate) FrameAt(n int64) time.Duration { return r.D(n * Samples) }
 func (r Rate) FramesIn(d time.Duration) int64 {
 	n := r.N(d)
 	return (n + Samples - 1) / Samples
+}
+
+// MaxRate is the highest sample rate any stage accepts: above it a header
+// is taken to be corrupt.
+const MaxRate Rate = 768000
+
+// Energy returns the sum of the squares of f's samples: 0 for digital
+// silence, about 5.5e11 for a full-scale square wave. Compare it with
+// [EnergyAt] to judge a frame's loudness without a square root or a
+// logarithm per frame.
+func (f *Frame) Energy() int64 {
+	var sum int64
+	for i := 0; i < Size; i += 2 {
+		v := int64(int16(uint16(f[i]) | uint16(f[i+1])<<8))
+		sum += v * v
+	}
+	return sum
+}
+
+// EnergyAt returns the [Frame.Energy] of a frame whose RMS level is dbfs
+// decibels relative to full scale (32768): a frame is at least that loud
+// when its Energy is at least EnergyAt(dbfs).
+func EnergyAt(dbfs float64) int64 {
+	a := 32768 * math.Pow(10, dbfs/20)
+	return int64(a * a * Samples)
 }
