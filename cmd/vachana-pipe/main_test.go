@@ -142,10 +142,16 @@ func TestEndToEndPaced(t *testing.T) {
 	checkSession(t, rep, onWire(input))
 	c := rep.Cadence
 	t.Logf("server-side cadence over %d frames: p50 %v, p99 %v, max %v, drift %v", rep.Frames, c.P50, c.P99, c.Max, c.Drift)
-	// Loose bounds: CI machines are shared and this runs under -race. The
-	// benchmarks measure the real figures.
-	if c.P99 > 10*time.Millisecond || c.Drift > 20*time.Millisecond || c.Drift < -20*time.Millisecond {
-		t.Errorf("cadence p99 %v, drift %v: frames did not leave at real-time cadence", c.P99, c.Drift)
+	// The faults this catches: frames sent in a burst (their gaps are ~0,
+	// so the median deviation is a whole period, 32 ms, and the drift is
+	// −16.5 s) and a sleep after each send (the drift grows by the send
+	// time of every frame). A busy machine delays some arrivals by tens of
+	// milliseconds (seen: p99 30 ms, max 100 ms under load, with a median
+	// of 48 µs and a drift of 0.3 ms), so the bounds are on the median, a
+	// quarter period, and the drift, 20 ms. The benchmarks measure the
+	// real figures.
+	if c.P50 > 8*time.Millisecond || c.Drift > 20*time.Millisecond || c.Drift < -20*time.Millisecond {
+		t.Errorf("cadence p50 %v, drift %v: frames did not leave at real-time cadence", c.P50, c.Drift)
 	}
 	for _, want := range []string{"frames:      517 × 1024", "188 bytes of padding", "32 tail silence frames", "4 transcripts", "cadence:     deviation"} {
 		if !strings.Contains(r.stderr, want) {
