@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -32,9 +31,10 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
-// scaleServerEnv makes the test binary a reference server for
-// BenchmarkScale instead of running tests; see serveScale.
-const scaleServerEnv = "VACHANA_BENCH_SCALE_SERVER"
+// scaleServerRole makes the test binary a reference server for
+// BenchmarkScale instead of running tests (testutil.StartChild); see
+// serveScale.
+const scaleServerRole = "scale-server"
 
 // scaleCounts are the stream counts BenchmarkScale tries, unless
 // VACHANA_BENCH_STREAMS lists others ("100,1000").
@@ -88,7 +88,7 @@ func BenchmarkScale(b *testing.B) {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(scaleServerEnv) != "" {
+	if testutil.Role() == scaleServerRole {
 		os.Exit(serveScale())
 	}
 	os.Exit(m.Run())
@@ -108,7 +108,7 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.kill()
+	defer srv.Stop()
 
 	// Start from what the previous, smaller run left: no garbage, no heap
 	// kept for reuse.
@@ -126,7 +126,7 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	dials.SetLimit(64)
 	for i := range sinks {
 		dials.Go(func() error {
-			ws, err := sink.Dial(ctx, transport.Config{URL: srv.url, APIKey: "bench"})
+			ws, err := sink.Dial(ctx, transport.Config{URL: srv.Line, APIKey: "bench"})
 			sinks[i] = ws
 			return err
 		})
@@ -217,43 +217,20 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	b.ReportMetric(us(p99s[len(p99s)/2]), "sender-p99-µs")
 }
 
-// scaleServer is the reference server child of one BenchmarkScale op.
-type scaleServer struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
-	url string
-}
+// scaleServer is the reference server child of one BenchmarkScale op: the
+// test binary again, in the role scaleServerRole; its first line is its URL.
+type scaleServer struct{ *testutil.Child }
 
 func startScaleServer() (*scaleServer, error) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), scaleServerEnv+"=1")
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	c, err := testutil.StartChild(scaleServerRole, 30*time.Second)
 	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &scaleServer{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	hung := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
-	line, err := s.out.ReadString('\n')
-	hung.Stop()
-	if err != nil {
-		s.kill()
 		return nil, fmt.Errorf("starting the server child: %v", err)
 	}
-	s.url = strings.TrimSpace(line)
-	return s, nil
+	return &scaleServer{c}, nil
 }
 
 func (s *scaleServer) send(line string) error {
-	_, err := io.WriteString(s.in, line+"\n")
+	_, err := io.WriteString(s.In, line+"\n")
 	return err
 }
 
@@ -263,18 +240,11 @@ func (s *scaleServer) finish(n int) (*scaleResult, error) {
 		return nil, err
 	}
 	var res scaleResult
-	if err := json.NewDecoder(s.out).Decode(&res); err != nil {
+	if err := json.NewDecoder(s.Out).Decode(&res); err != nil {
 		return nil, fmt.Errorf("reading the server child's results: %v", err)
 	}
-	s.in.Close()
-	return &res, s.cmd.Wait()
-}
-
-func (s *scaleServer) kill() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	}
+	s.In.Close()
+	return &res, s.Wait()
 }
 
 // serveScale is the server child: it prints its URL, takes "go" when the

@@ -235,21 +235,29 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// childSession opens a session to a reference server in a child process
+// (see TestMain), both closed when the test ends.
+func childSession(tb testing.TB) *transport.Conn {
+	tb.Helper()
+	peer, err := testutil.StartChild("refserver", 30*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(peer.Stop)
+	c, err := transport.Dial(context.Background(), transport.Config{URL: peer.Line, APIKey: "k"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
 // TestWriteFrameDoesNotAllocate counts WriteFrame's allocations alone:
 // testing.AllocsPerRun counts the whole process's, so the server runs in a
 // child process, and a Conn has no goroutine of its own (nobody reads
 // during the window, and the server sends nothing unasked).
 func TestWriteFrameDoesNotAllocate(t *testing.T) {
-	peer, err := testutil.StartChild("refserver", 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Stop()
-	c, err := transport.Dial(context.Background(), transport.Config{URL: peer.Line, APIKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := childSession(t)
 	if others := leakcheck.Others(time.Second); others != "" {
 		t.Fatalf("goroutines that could allocate during the count:\n%s", others)
 	}
@@ -268,16 +276,7 @@ func TestWriteFrameDoesNotAllocate(t *testing.T) {
 // process (the server reads it there): the client's CPU and allocations
 // per frame.
 func BenchmarkWriteFrame(b *testing.B) {
-	peer, err := testutil.StartChild("refserver", 30*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer peer.Stop()
-	c, err := transport.Dial(context.Background(), transport.Config{URL: peer.Line, APIKey: "k"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := childSession(b)
 	var f frame.Frame
 	b.SetBytes(frame.Size)
 	b.ReportAllocs()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,9 +32,11 @@ func Role() string { return os.Getenv(childEnv) }
 // its TestMain's: a peer whose goroutines, allocations, threads and CPU are
 // not charged to the process under test.
 type Child struct {
-	cmd *exec.Cmd
-	In  io.WriteCloser // the child's standard input; closing it asks the child to end
-	Out *bufio.Reader  // the child's standard output, after its first line
+	cmd      *exec.Cmd
+	waitOnce sync.Once
+	waitErr  error
+	In       io.WriteCloser // the child's standard input; closing it asks the child to end
+	Out      *bufio.Reader  // the child's standard output, after its first line
 	// Line is the first line the child printed, without its newline.
 	Line string
 }
@@ -68,13 +71,20 @@ func StartChild(role string, limit time.Duration) (*Child, error) {
 	return c, nil
 }
 
+// Wait waits for the child to end and returns how it ended. It may be
+// called more than once, and after Stop.
+func (c *Child) Wait() error {
+	c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
+	return c.waitErr
+}
+
 // Stop closes the child's standard input, gives it a second to end on its
 // own, then kills it, and waits for it.
 func (c *Child) Stop() {
 	c.In.Close()
 	done := make(chan struct{})
 	go func() {
-		c.cmd.Wait()
+		c.Wait()
 		close(done)
 	}()
 	select {
