@@ -20,9 +20,10 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/sink"
-	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // BenchmarkPipelineUnpaced runs one minute of 16 kHz audio per op through
@@ -35,7 +36,7 @@ func BenchmarkPipelineUnpaced(b *testing.B) {
 	b.ReportAllocs()
 	start := time.Now()
 	for b.Loop() {
-		if _, err := pipeline.Run(context.Background(), testutil.Zeros(n), &sink.Discard{}, &pipeline.Options{Unpaced: true, TailSilence: -1}); err != nil {
+		if _, err := pipeline.Run(context.Background(), testutil.Zeros(n), &sink.Discard{}, &pipeline.Options{Unpaced: true, NoTailSilence: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -45,7 +46,8 @@ func BenchmarkPipelineUnpaced(b *testing.B) {
 // BenchmarkCadence streams the 15.5 s speech sample (and 1 s of tail) at
 // real time to the reference server on loopback and reports the cadence the
 // server measured: deviation of each inter-arrival time from the frame
-// period (p50, p99, max) and the end drift, in µs, averaged over the ops.
+// period (p50, p99 over the frames of every op, by the rule of
+// [frame.Cadence]; max) and the end drift (its mean over the ops), in µs.
 // Beside vachana-pipe's pacer, in the same run, two baselines send the same
 // frames: a fixed sleep after each send (the official SDK's pattern) and a
 // time.Ticker. Run it with -benchtime 1x: each op takes 16.5 s.
@@ -57,19 +59,19 @@ func BenchmarkCadence(b *testing.B) {
 	frames := len(speech)/frame.Size + int(frame.Rate16k.FramesIn(time.Second))
 	senders := []struct {
 		name string
-		send func(ws *sink.WebSocket) error
+		send func(cfg vachana.Config) error
 	}{
-		{"vachana-pipe", func(ws *sink.WebSocket) error {
-			_, err := pipeline.Run(context.Background(), bytes.NewReader(speech), ws, nil)
+		{"vachana-pipe", func(cfg vachana.Config) error {
+			_, err := stream(cfg, speech, nil)
 			return err
 		}},
-		{"sleep-after-send", func(ws *sink.WebSocket) error {
-			return naive(ws, speech, frames, func() { time.Sleep(frame.Rate16k.FrameDuration()) }, nil)
+		{"sleep-after-send", func(cfg vachana.Config) error {
+			return naive(cfg, speech, frames, func() { time.Sleep(frame.Rate16k.FrameDuration()) }, nil)
 		}},
-		{"ticker", func(ws *sink.WebSocket) error {
+		{"ticker", func(cfg vachana.Config) error {
 			t := time.NewTicker(frame.Rate16k.FrameDuration())
 			defer t.Stop()
-			return naive(ws, speech, frames, nil, func() { <-t.C })
+			return naive(cfg, speech, frames, nil, func() { <-t.C })
 		}},
 	}
 	for _, s := range senders {
@@ -81,16 +83,31 @@ func BenchmarkCadence(b *testing.B) {
 			defer srv.Close()
 			var m cadenceMetrics
 			for i := 0; b.Loop(); i++ {
-				m.add(session(b, srv, i, s.send).Cadence)
+				m.add(session(b, srv, i, s.send))
 			}
 			m.report(b)
 		})
 	}
 }
 
-// naive sends frames of audio, padded, then silence, calling before ahead
-// of and after behind each send, reading events meanwhile, and closes.
-func naive(ws *sink.WebSocket, audio []byte, frames int, after, before func()) error {
+// stream streams audio with pipeline.Stream to a session opened with cfg.
+func stream(cfg vachana.Config, audio []byte, opts *pipeline.Options) (*pipeline.Stats, error) {
+	d, err := vachana.NewDialer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close(context.Background())
+	return pipeline.Stream(context.Background(), bytes.NewReader(audio), d, opts)
+}
+
+// naive opens a session with cfg and sends frames of audio, padded, then
+// silence, calling before ahead of and after behind each send, reading
+// events meanwhile, and closes it.
+func naive(cfg vachana.Config, audio []byte, frames int, after, before func()) error {
+	ws, err := vachana.Dial(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -118,7 +135,7 @@ func naive(ws *sink.WebSocket, audio []byte, frames int, after, before func()) e
 			after()
 		}
 	}
-	err := ws.Close()
+	err = ws.Close()
 	<-done
 	return err
 }
@@ -136,7 +153,13 @@ func BenchmarkPipelineResampled(b *testing.B) {
 			b.SetBytes(n)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := pipeline.Run(context.Background(), testutil.Zeros(n), &sink.Discard{}, &pipeline.Options{InputRate: rate, Unpaced: true, TailSilence: -1}); err != nil {
+				in, err := resample.New(testutil.Zeros(n), frame.Rate(rate), frame.Rate16k, resample.High)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = pipeline.Run(context.Background(), in, &sink.Discard{}, &pipeline.Options{Unpaced: true, NoTailSilence: true})
+				in.Close()
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -167,28 +190,24 @@ func BenchmarkDrift(b *testing.B) {
 	var sender float64
 	for i := 0; b.Loop(); i++ {
 		var st *pipeline.Stats
-		r := session(b, srv, i, func(ws *sink.WebSocket) (err error) {
-			st, err = pipeline.Run(context.Background(), bytes.NewReader(long), ws, &pipeline.Options{TailSilence: -1})
+		r := session(b, srv, i, func(cfg vachana.Config) (err error) {
+			st, err = stream(cfg, long, &pipeline.Options{NoTailSilence: true})
 			return err
 		})
 		if r.Frames != int(st.Frames) {
 			b.Fatalf("the server received %d frames of %d", r.Frames, st.Frames)
 		}
-		m.add(r.Cadence)
+		m.add(r)
 		sender += us(st.Cadence.Drift)
 	}
 	m.report(b)
 	b.ReportMetric(sender/float64(b.N), "sender-drift-µs")
 }
 
-// session opens session i of srv, streams to it with send and returns the
-// server's report of it.
-func session(b *testing.B, srv *refserver.Server, i int, send func(ws *sink.WebSocket) error) refserver.Report {
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := send(ws); err != nil {
+// session has send stream session i to srv and returns the server's report
+// of it.
+func session(b *testing.B, srv *refserver.Server, i int, send func(cfg vachana.Config) error) refserver.Report {
+	if err := send(vachana.Config{URL: srv.URL, APIKey: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -200,25 +219,39 @@ func session(b *testing.B, srv *refserver.Server, i int, send func(ws *sink.WebS
 	return reps[len(reps)-1]
 }
 
-// cadenceMetrics averages the server's cadence figures over the ops of a
-// benchmark, and keeps the largest maximum.
+// cadenceMetrics summarises the server's cadence over every frame of the
+// ops of a benchmark, by the rule of [frame.Cadence], and the mean of their
+// drifts.
 type cadenceMetrics struct {
-	n                    int
-	p50, p99, max, drift float64
+	all   *frame.CadenceRecorder
+	one   *frame.CadenceRecorder
+	n     int
+	drift time.Duration
 }
 
-func (m *cadenceMetrics) add(c refserver.Cadence) {
+func (m *cadenceMetrics) add(r refserver.Report) {
+	if m.all == nil {
+		m.all, m.one = frame.NewCadenceRecorder(r.SampleRate), frame.NewCadenceRecorder(r.SampleRate)
+	}
+	recordArrivals(m.one, r)
+	m.all.Merge(m.one)
 	m.n++
-	m.p50 += us(c.P50)
-	m.p99 += us(c.P99)
-	m.max = max(m.max, us(c.Max))
-	m.drift += us(c.Drift)
+	m.drift += r.Cadence.Drift
 }
 
 func (m *cadenceMetrics) report(b *testing.B) {
-	n := float64(m.n)
-	b.ReportMetric(m.p50/n, "p50-µs")
-	b.ReportMetric(m.p99/n, "p99-µs")
-	b.ReportMetric(m.max, "max-µs")
-	b.ReportMetric(m.drift/n, "drift-µs")
+	c := m.all.Cadence()
+	b.ReportMetric(us(c.P50), "p50-µs")
+	b.ReportMetric(us(c.P99), "p99-µs")
+	b.ReportMetric(us(c.Max), "max-µs")
+	b.ReportMetric(us(m.drift)/float64(m.n), "drift-µs")
+}
+
+// recordArrivals empties c and records the arrivals of r's session in it.
+func recordArrivals(c *frame.CadenceRecorder, r refserver.Report) {
+	c.Reset(r.SampleRate)
+	var origin time.Time // Arrivals count from the first one
+	for _, a := range r.Arrivals {
+		c.Add(origin.Add(a))
+	}
 }

@@ -26,9 +26,9 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
-	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // scaleServerRole makes the test binary a reference server for
@@ -42,7 +42,7 @@ var scaleCounts = []int{100, 1000, 10000}
 
 // BenchmarkScale streams the speech sample (15.5 s, and 1 s of tail silence)
 // at real time over N sessions at once, in one process, each a
-// [pipeline.Run] with its defaults, to a reference server in a child
+// [pipeline.Stream] with its defaults, to a reference server in a child
 // process on loopback, so the two do not share file descriptors or CPU
 // accounting. The streams start spread over one second, as calls do.
 //
@@ -103,6 +103,25 @@ type scaleResult struct {
 	Err                                      string
 }
 
+// opened is a Dialer whose first session is one opened beforehand; it
+// dials the others, after a lost session, as usual.
+type opened struct {
+	transport.Dialer
+	mu    sync.Mutex
+	first transport.Session
+}
+
+func (o *opened) Dial(ctx context.Context) (transport.Session, error) {
+	o.mu.Lock()
+	s := o.first
+	o.first = nil
+	o.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	return o.Dialer.Dial(ctx)
+}
+
 func scaleOnce(b *testing.B, n int, speech []byte) {
 	srv, err := startScaleServer()
 	if err != nil {
@@ -121,28 +140,33 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	defer cancel()
 
 	// Open every session first: the handshakes are not the subject.
-	sinks := make([]*sink.WebSocket, n)
+	d, err := vachana.NewDialer(vachana.Config{URL: srv.Line, APIKey: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	sessions := make([]transport.Session, n)
 	var dials errgroup.Group
 	dials.SetLimit(64)
-	for i := range sinks {
+	for i := range sessions {
 		dials.Go(func() error {
-			ws, err := sink.Dial(ctx, transport.Config{URL: srv.Line, APIKey: "bench"})
-			sinks[i] = ws
+			s, err := d.Dial(ctx)
+			sessions[i] = s
 			return err
 		})
 	}
 	if err := dials.Wait(); err != nil {
-		for _, ws := range sinks {
-			if ws != nil {
-				ws.CloseNow()
+		for _, s := range sessions {
+			if s != nil {
+				s.CloseNow()
 			}
 		}
 		b.Fatalf("opening %d sessions: %v", n, err)
 	}
 
 	if err := srv.send("go"); err != nil {
-		for _, ws := range sinks {
-			ws.CloseNow()
+		for _, s := range sessions {
+			s.CloseNow()
 		}
 		b.Fatal(err)
 	}
@@ -154,7 +178,7 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	for i := range n {
 		wg.Go(func() {
 			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(n))))
-			st, err := pipeline.Run(ctx, bytes.NewReader(speech), sinks[i], nil)
+			st, err := pipeline.Stream(ctx, bytes.NewReader(speech), &opened{Dialer: d, first: sessions[i]}, nil)
 			stats[i] = st
 			if err != nil {
 				errs <- fmt.Errorf("stream %d: %w", i, err)
@@ -277,7 +301,8 @@ func serveScale() int {
 	if err != nil {
 		res.Err = fmt.Sprintf("waiting for %d sessions to end: %v", n, err)
 	}
-	var dev []time.Duration
+	all := frame.NewCadenceRecorder(frame.Rate16k)
+	one := frame.NewCadenceRecorder(frame.Rate16k)
 	for _, r := range reps {
 		res.Frames += r.Frames
 		res.SizeViolations += r.SizeViolations
@@ -289,18 +314,11 @@ func serveScale() int {
 				res.Transcripts++
 			}
 		}
-		res.Drift = max(res.Drift, r.Cadence.Drift, -r.Cadence.Drift)
-		for i := 1; i < len(r.Arrivals); i++ {
-			period := r.SampleRate.FrameAt(int64(i)) - r.SampleRate.FrameAt(int64(i-1))
-			d := r.Arrivals[i] - r.Arrivals[i-1] - period
-			dev = append(dev, max(d, -d))
-		}
+		recordArrivals(one, r)
+		all.Merge(one)
 	}
-	if len(dev) > 0 {
-		slices.Sort(dev)
-		at := func(p float64) time.Duration { return dev[min(len(dev)-1, int(p*float64(len(dev))))] }
-		res.P50, res.P99, res.Max = at(0.50), at(0.99), dev[len(dev)-1]
-	}
+	c := all.Cadence() // over every frame of every session; the worst drift
+	res.P50, res.P99, res.Max, res.Drift = c.P50, c.P99, c.Max, max(c.Drift, -c.Drift)
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		return 1
 	}

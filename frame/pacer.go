@@ -3,10 +3,28 @@ package frame
 import (
 	"context"
 	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/clock"
 )
 
+// Clock is what a [Pacer] tells the time by and sleeps on.
+//
+// SleepUntil returns nil once t has passed, or ctx's cause if ctx ends
+// first. It may return up to early before t, so that one wake-up of the
+// process serves several sleepers; with early 0 it must never return before
+// t. A Pacer calls its Clock from one goroutine at a time, and Now must not
+// go back.
+//
+// A Pacer made by [NewPacer] has a precise clock of its own (see
+// [NewPacer]). Tests give [NewPacerClock] a clock that runs on
+// testing/synctest's fake time, or a simulated one.
+type Clock interface {
+	Now() time.Time
+	SleepUntil(ctx context.Context, t time.Time, early time.Duration) error
+}
+
 // Pacer releases frames at real-time cadence: frame n is due at
-// start + [Rate.FrameAt](n) on the monotonic clock, where start is the moment
+// start + [Rate.FrameAt](n) on its [Clock], where start is the moment
 // frame 0 was released. Deadlines are absolute, so a late wake-up is never
 // carried into the next frame and the stream does not drift.
 //
@@ -20,40 +38,50 @@ import (
 // a stall is therefore always paid back (no permanent backlog, no drift) and
 // never as a burst.
 //
+// # Replays
+//
+// After a reconnection a sender sends again frames it had sent before, from
+// a replay buffer, and then the live frames that queued up meanwhile.
+// [Pacer.Rebase] schedules that with the same Pacer: the replayed frames at
+// cadence from the moment given, then the live frames on their original
+// schedule, late, caught up under the late policy.
+//
 // # Precision
 //
-// On Linux the Go runtime rounds timer sleeps to whole milliseconds, so a
-// timer fires up to about 1 ms late (measured: median 0.6 ms). The Pacer sleeps
-// on a timer until [Pacer.Fine] before the deadline and lets the kernel time
-// the rest: every Pacer of the process shares one timerfd, armed for the
-// earliest deadline, which the runtime's network poller watches. That is
-// accurate to tens of microseconds on a lightly loaded machine and holds no
-// OS thread per stream (a nanosleep each did: a thousand streams on two
-// cores then kept the runtime's Ps asleep). On a busy machine wake-ups wait
-// for a free CPU like everything else: the scale benchmark in benchmarks/
-// measures how much. To spare wake-ups, Pacers due within 200 µs of one that
-// wakes are released with it, that little early; a frame held back by the
-// half-period minimum gap is never released early. The last Fine before a
-// deadline is not interrupted by ctx.
+// The clock of [NewPacer] sleeps on the runtime's timer, which on Linux
+// fires up to about 1 ms late, until 2 ms before the deadline, and lets the
+// kernel time the rest: to tens of microseconds on a lightly loaded
+// machine, without an OS thread per stream. To spare wake-ups, Pacers due
+// within 200 µs of one that wakes are released with it, that little early,
+// but never less than half a period after their previous frame; a frame
+// held back by that minimum gap is never released early, nor is the frame of
+// a Pacer that sleeps alone. The last 2 ms before a
+// deadline are not interrupted by ctx. On a busy machine wake-ups wait for
+// a free CPU like everything else: the scale benchmark in benchmarks/
+// measures how much.
 //
 // A Pacer is not safe for concurrent use. It does not allocate in Wait.
 type Pacer struct {
-	// Fine is how long before a deadline the Pacer stops trusting the
-	// runtime's timer and lets the kernel time the rest. NewPacer sets it to
-	// [DefaultFine]; 0 uses the timer alone, which tests under
-	// testing/synctest need: their fake clock does not see the kernel's.
-	Fine time.Duration
-
+	clk     Clock
 	rate    Rate
 	minGap  time.Duration
-	start   time.Time
-	last    time.Time // release time of the previous frame
-	next    int64     // index of the next frame
 	started bool
-	timer   *time.Timer
-	wake    chan wake // for the fine sleep
+	start   time.Time // frame 0's deadline on the schedule
+	next    int64     // index of the next frame
+	high    int64     // frames released at least once: those below are replays
+	from    int64     // the frame replays count from, set by Rebase
+	fromAt  time.Time // its deadline
+	gap     bool      // last is set: the minimum gap applies
+	last    time.Time // release time of the previous frame
 	stats   PaceStats
 }
+
+// coalesce is how early the Pacer lets its clock release a frame on its
+// deadline, when another sleeper's wake-up brings it: every wake-up of the
+// process costs tens of microseconds of CPU (an epoll return, a thread
+// woken); with 300 streams on two cores, waking for each deadline alone
+// doubled the CPU per frame.
+const coalesce = 200 * time.Microsecond
 
 // LateTolerance is how far after its deadline a frame may leave and still
 // count as on time in [PaceStats]: the precision of the sleep, not a stall.
@@ -61,15 +89,30 @@ const LateTolerance = time.Millisecond
 
 // PaceStats counts what a [Pacer] has done.
 type PaceStats struct {
-	Frames  int64         // frames released
+	Frames  int64         // frames released, replays included
 	Late    int64         // frames released more than LateTolerance after their deadline
 	MaxLate time.Duration // the largest delay behind the schedule a frame was released with
 }
 
-// NewPacer returns a Pacer for frames at rate r. The schedule starts at the
-// first call to Wait, or at the time given to [Pacer.Start].
+// NewPacer returns a Pacer for frames at rate r on a precise clock of its
+// own: the runtime's timer until 2 ms before each deadline, then the
+// kernel's (on Linux; elsewhere the runtime's timer alone). The schedule
+// starts at the first call to Wait, or at the time given to [Pacer.Start].
+// Such a Pacer must not be used inside a testing/synctest bubble, whose fake
+// time the kernel does not see; use [NewPacerClock] there.
 func NewPacer(r Rate) *Pacer {
-	return &Pacer{Fine: DefaultFine, rate: r, minGap: r.FrameDuration() / 2}
+	return NewPacerClock(r, new(clock.Precise))
+}
+
+// NewPacerClock returns a Pacer for frames at rate r that tells the time by
+// c and sleeps on it; nil c is NewPacer's precise clock. c must not be
+// shared with another Pacer in use at the same time unless its doc allows
+// it.
+func NewPacerClock(r Rate, c Clock) *Pacer {
+	if c == nil {
+		return NewPacer(r)
+	}
+	return &Pacer{clk: c, rate: r, minGap: r.FrameDuration() / 2}
 }
 
 // Start anchors the schedule: frame 0 is due at t. It must be called before
@@ -79,6 +122,36 @@ func (p *Pacer) Start(t time.Time) {
 	p.started = true
 }
 
+// Rebase makes frame next the next to leave, due at time at, and the
+// frames after it due one frame period after another, as long as they are
+// frames the Pacer has released before: replays. The first frame it never
+// released, and every one after, keeps its deadline on the original
+// schedule; if a replay has put it behind, it leaves at once and the frames
+// after it every half period, by the late policy, until the stream is back
+// on that schedule. The minimum gap from the frame released last, before
+// Rebase, still holds.
+//
+// After a reconnection, a sender that will send frames k, k+1, … again calls
+// Rebase(k, now) once and then Wait before each frame, replayed or live, as
+// before. Each new reconnection calls Rebase again; Rebase(Next(), now)
+// replays nothing. Before the first Wait, Rebase also anchors the schedule
+// so that frame next is due at at.
+func (p *Pacer) Rebase(next int64, at time.Time) {
+	if !p.started {
+		p.Start(at.Add(-p.rate.FrameAt(next)))
+	}
+	p.next = next
+	p.from, p.fromAt = next, at
+}
+
+// deadline returns frame n's deadline.
+func (p *Pacer) deadline(n int64) time.Time {
+	if n < p.high {
+		return p.fromAt.Add(p.rate.FrameAt(n - p.from))
+	}
+	return p.start.Add(p.rate.FrameAt(n))
+}
+
 // Wait blocks until the next frame may be released and returns that frame's
 // deadline on the schedule, so the caller can measure how far its send was
 // from it. The minimum gap counts from the moment the previous Wait
@@ -86,66 +159,33 @@ func (p *Pacer) Start(t time.Time) {
 // counted as released; the next Wait waits for the same frame.
 func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
 	if !p.started {
-		p.Start(time.Now())
+		p.Start(p.clk.Now())
 	}
-	deadline = p.start.Add(p.rate.FrameAt(p.next))
-	at := deadline
-	if p.next > 0 {
-		if g := p.last.Add(p.minGap); g.After(at) {
-			at = g
+	deadline = p.deadline(p.next)
+	at, early := deadline, coalesce
+	if p.gap {
+		g := p.last.Add(p.minGap)
+		if g.After(at) {
+			at, early = g, 0
+		} else {
+			early = min(early, at.Sub(g)) // not before the gap either
 		}
 	}
-	if err := p.sleepUntil(ctx, at, at.After(deadline)); err != nil {
+	if err := p.clk.SleepUntil(ctx, at, early); err != nil {
 		return deadline, err
 	}
-	release := time.Now() // what happened, not what was planned
+	release := p.clk.Now() // what happened, not what was planned
 	if lag := release.Sub(deadline); lag > 0 {
 		if lag > LateTolerance {
 			p.stats.Late++
 		}
 		p.stats.MaxLate = max(p.stats.MaxLate, lag)
 	}
-	p.last = release
+	p.last, p.gap = release, true
 	p.next++
+	p.high = max(p.high, p.next)
 	p.stats.Frames++
 	return deadline, nil
-}
-
-// sleepUntil sleeps until t, or just before it unless exact.
-func (p *Pacer) sleepUntil(ctx context.Context, t time.Time, exact bool) error {
-	for {
-		d := time.Until(t)
-		if d <= 0 {
-			return nil
-		}
-		if d <= p.Fine {
-			if p.wake == nil {
-				p.wake = make(chan wake, 1)
-			}
-			fineSleep(t, p.wake, exact)
-			return nil
-		}
-		if p.timer == nil {
-			p.timer = time.NewTimer(d - p.Fine)
-		} else {
-			p.timer.Reset(d - p.Fine)
-		}
-		select {
-		case <-ctx.Done():
-			p.timer.Stop()
-			return context.Cause(ctx)
-		case <-p.timer.C:
-		}
-	}
-}
-
-// After records that a frame left at t outside this Pacer (another
-// Pacer's, such as a replay's), so the next frame keeps the minimum gap
-// from it too.
-func (p *Pacer) After(t time.Time) {
-	if t.After(p.last) {
-		p.last = t
-	}
 }
 
 // Stats returns what the Pacer has done so far.

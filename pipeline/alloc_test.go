@@ -28,7 +28,7 @@ func mallocs(t testing.TB, n int) uint64 {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		if _, err := Run(context.Background(), testutil.Zeros(int64(n)*frame.Size), &sink.Discard{}, &Options{Unpaced: true, TailSilence: -1}); err != nil {
+		if _, err := Run(context.Background(), testutil.Zeros(int64(n)*frame.Size), &sink.Discard{}, &Options{Unpaced: true, NoTailSilence: true}); err != nil {
 			t.Fatal(err)
 		}
 		runtime.ReadMemStats(&after)

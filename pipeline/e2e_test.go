@@ -1,3 +1,8 @@
+//go:build cgo
+
+// The end-to-end tests compose the resampler (libsoxr, cgo) in front of
+// the pipeline, as the command does.
+
 package pipeline
 
 import (
@@ -32,13 +37,17 @@ func TestRunResampledToServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, ws := refSession(t, &refserver.Options{RecordAudio: true})
+	srv, d := refSession(t, &refserver.Options{RecordAudio: true})
+	down, err := resample.New(bytes.NewReader(in48), 48000, 16000, resample.High)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
 	var texts []string
-	stats, err := Run(context.Background(), bytes.NewReader(in48), ws, &Options{
-		InputRate: 48000,
-		Unpaced:   true,
-		OnEvent: func(ev transport.Event) {
-			if ev.Type == transport.Transcript {
+	stats, err := Stream(context.Background(), down, d, &Options{
+		Unpaced: true,
+		OnEvent: func(ev Event) {
+			if ev.Kind == transport.Transcript {
 				texts = append(texts, ev.Text)
 			}
 		},

@@ -8,9 +8,9 @@ import (
 	"os"
 
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
-	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // Example streams the first three seconds of a recording to a session, in
@@ -30,14 +30,13 @@ func Example() {
 	}
 	defer in.Close()
 
-	ctx := context.Background()
-	ws, err := sink.Dial(ctx, transport.Config{URL: srv.URL, APIKey: "demo", Lang: "en-IN"})
+	d, err := vachana.NewDialer(vachana.Config{URL: srv.URL, APIKey: "demo", Lang: "en-IN"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = pipeline.Run(ctx, io.LimitReader(in, 3*32000), ws, &pipeline.Options{
-		OnEvent: func(ev transport.Event) {
-			if ev.Type == transport.Transcript {
+	_, err = pipeline.Stream(context.Background(), io.LimitReader(in, 3*32000), d, &pipeline.Options{
+		OnEvent: func(ev pipeline.Event) {
+			if ev.Kind == transport.Transcript {
 				fmt.Println(ev.Text)
 			}
 		},

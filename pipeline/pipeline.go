@@ -1,15 +1,25 @@
 // Package pipeline runs the stages of vachana-pipe together: it reads a
-// source, resamples it if needed, cuts it into frames, paces them in real
-// time and writes them to a sink, and, when the sink is a service session,
-// reads its events, reconnects and replays after a lost session, and drains
-// outstanding transcripts before closing.
+// source of s16le mono audio, cuts it into frames, paces them in real time
+// and writes them to a service's sessions ([Stream]) or to a [Sink] such as
+// a file ([Run]). For a service it also reads the session's events,
+// reconnects and replays after a lost session, and drains outstanding
+// transcripts before closing.
 //
-// [Run] is the only place in the module that starts goroutines; every one of
-// them has finished when Run returns, on success, error or cancellation.
+// Resampling is a stage the caller composes in front (package resample),
+// so this package builds without cgo.
 //
-//	reader ─▶ [free/full queue, ReadAhead frames] ─▶ sender (replay ring, pacer, sink)
-//	                                      events ◀── sink (Stream only)
-//	                                      pinger ──▶ sink (Stream only)
+// Run and Stream start goroutines and join every one before they return,
+// on success, error or cancellation:
+//
+//	reader ─▶ [free/full queue, ReadAhead frames] ─▶ sender (replay buffer, pacer, watchdog)
+//	                                                    │ per session, joined before the next:
+//	                                  listener ◀────────┤ events: numbering, segment tally, confirmations
+//	                                  pinger   ─────────┘ keep-alive, dead-peer check
+//
+// and, when Options.Stop is set, one that waits for it. A lost session
+// reaches the sender as one value on one channel (the listener's last);
+// the replay is a synchronous buffer the sender owns; one pacer, rebased at
+// each reconnection, paces live and replayed frames alike.
 package pipeline
 
 import (
@@ -17,46 +27,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
-	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 )
 
-// Sink receives frames. WriteFrame must not retain f. Close is called once,
-// after the last frame, when the run ends normally.
+// Sink receives frames: a file, a pipe, nowhere (see package sink).
+// WriteFrame must not retain f. Close is called once, after the last frame,
+// and also after a failure, so a file keeps what was written.
 type Sink interface {
 	WriteFrame(f *frame.Frame) error
 	Close() error
 }
 
-// Stream is a Sink that is a session with a speech-to-text service, such as
-// [sink.WebSocket]. Run reads its events on a goroutine of its own, pings it,
-// drains outstanding transcripts before Close, and calls CloseNow to abandon
-// it on error or cancellation. If it also has a Redial method, like
-// [sink.WebSocket] made by [sink.Dial], Run reconnects after a lost session
-// and replays the audio the lost session had not finished with.
-type Stream interface {
-	Sink
-	ReadEvent() (transport.Event, error)
-	Ping(ctx context.Context) error
-	Drain(ctx context.Context, limit time.Duration) error
-	CloseNow() error
-}
-
-// Redialer is a Stream that can open a new session with the same settings.
-type Redialer interface {
-	Redial(ctx context.Context) error
-}
-
 // Defaults for [Options].
 const (
+	DefaultRate           = frame.Rate16k
 	DefaultTailSilence    = time.Second
 	DefaultDrainTimeout   = 10 * time.Second
 	DefaultPingInterval   = 20 * time.Second
@@ -67,17 +57,14 @@ const (
 	DefaultConnectTimeout = 15 * time.Second
 )
 
-// Options configures [Run]. The zero value streams 16 kHz audio paced in real
-// time, with a second of trailing silence, reconnecting up to five times.
+// Options configures [Run] and [Stream]. In every field zero means the
+// documented default; "none" is said with the No… fields. Negative values
+// are refused with an error naming the field.
 type Options struct {
-	// Rate is the sample rate of the stream; default 16000.
+	// Rate is the sample rate of the stream; default DefaultRate. Stream
+	// takes it from the dialer (transport.Dialer.Audio) and refuses a
+	// different one.
 	Rate frame.Rate
-
-	// InputRate is the sample rate of the input, which is s16le mono;
-	// default Rate. When it differs from Rate, Run resamples with libsoxr
-	// at Quality (default high) and frees the resampler before returning.
-	InputRate int
-	Quality   resample.Quality
 
 	// Unpaced sends frames as fast as the sink takes them. Never use it
 	// with a service, which degrades on bursts; it is for files.
@@ -85,27 +72,33 @@ type Options struct {
 
 	// TailSilence is the silence sent after the input, so the service's
 	// voice activity detector ends the last segment; default
-	// DefaultTailSilence, negative for none. Rounded up to whole frames.
-	TailSilence time.Duration
+	// DefaultTailSilence. Rounded up to whole frames. NoTailSilence sends
+	// none.
+	TailSilence   time.Duration
+	NoTailSilence bool
 
 	// DrainTimeout bounds the wait for outstanding transcripts after the
 	// last frame; default DefaultDrainTimeout.
 	DrainTimeout time.Duration
 
 	// PingInterval is the time between WebSocket pings, which also bounds
-	// the wait for each pong; default DefaultPingInterval, negative for none.
+	// the wait for each pong; default DefaultPingInterval. NoPing sends
+	// none (a dead peer is then only noticed when a write fails).
 	PingInterval time.Duration
+	NoPing       bool
 
 	// ReadAhead is the number of frames read ahead of the pacer; default
 	// DefaultReadAhead (2 s at 16 kHz). It bounds memory, not latency.
 	ReadAhead int
 
-	// Reconnects is how many times in a row Run tries to open a new
+	// Reconnects is how many times in a row Stream tries to open a new
 	// session after one is lost mid-stream (dropped connection, abnormal or
-	// early close, fatal server error); default DefaultReconnects, negative
-	// for none. Attempts back off exponentially from 250 ms to 5 s, with
-	// jitter. A refused key (401, 403) is not retried.
-	Reconnects int
+	// early close, fatal server error, no pong); default
+	// DefaultReconnects. Attempts back off exponentially from 250 ms to 5 s,
+	// with jitter. A refused key is not retried. NoReconnect makes a lost
+	// session end the run.
+	Reconnects  int
+	NoReconnect bool
 
 	// Replay is how much of the audio already sent is kept to be sent again
 	// to a new session; default DefaultReplay. If a lost session had not
@@ -119,29 +112,97 @@ type Options struct {
 	// long (a server that stopped reading); default DefaultStallTimeout.
 	StallTimeout time.Duration
 
-	// Stop, when closed, ends the input early but gracefully: reading
-	// stops (a blocked Read is interrupted as on cancellation), the frames
-	// read so far and the tail silence are sent, transcripts are drained and
-	// the session is closed normally. Run then returns [ErrStopped].
+	// ConnectTimeout bounds the opening of each session, the first one
+	// and every reconnection; default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+
+	// Stop, when closed, ends the stream gracefully: a lost session is no
+	// longer replaced, and Run returns [ErrStopped] once it has sent what
+	// the source gave, the tail silence, drained the transcripts and closed
+	// the session normally. Stop does not end the source: make the source
+	// end as well (source.Input.Stop does, so every stage between — the
+	// WAV reader, the resampler — flushes what it holds).
 	Stop <-chan struct{}
 
-	// OnEvent, if set, receives every server event in order, from one
-	// goroutine, with Session and Segment set. It should return quickly:
-	// events are not read meanwhile.
-	OnEvent func(transport.Event)
+	// Interrupt, if set, is called once when the run is cancelled or fails,
+	// to make a Read blocked on the source return (source.Input.Interrupt
+	// does). Run waits for its reading goroutine; without Interrupt, a
+	// source blocked in Read holds Run until the Read returns.
+	Interrupt func()
+
+	// OnEvent, if set, receives every event of the service in order, from
+	// one goroutine at a time, with the client's session and segment
+	// numbers. It should return quickly: events are not read meanwhile.
+	OnEvent func(Event)
 
 	// OnWarning, if set, receives problems that do not end the run: a
 	// malformed server message, a lost session being replaced, audio given
 	// up. It may be called from several goroutines at once.
 	OnWarning func(error)
 
-	// ConnectTimeout bounds each reconnection: the handshake and the
-	// server's connected event; default DefaultConnectTimeout.
-	ConnectTimeout time.Duration
-
 	// OnProgress, if set, is called from the sending goroutine about twice a
 	// second with the number of frames sent and final transcripts received.
 	OnProgress func(frames, transcripts int64)
+}
+
+// Event is an event of the service with the client's numbering.
+type Event struct {
+	transport.Event
+
+	// Session is the session the event came on: 1, then 2 after the first
+	// reconnection…
+	Session int
+	// Segment numbers SegmentEnded and Transcript events from 0 across
+	// sessions, so it only grows (the service's own index restarts with
+	// each session).
+	Segment int
+}
+
+// withDefaults returns o with its defaults filled in, or an error naming
+// the first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	type field struct {
+		name string
+		d    *time.Duration
+		def  time.Duration
+	}
+	for _, f := range []field{
+		{"TailSilence", &o.TailSilence, DefaultTailSilence},
+		{"DrainTimeout", &o.DrainTimeout, DefaultDrainTimeout},
+		{"PingInterval", &o.PingInterval, DefaultPingInterval},
+		{"Replay", &o.Replay, DefaultReplay},
+		{"StallTimeout", &o.StallTimeout, DefaultStallTimeout},
+		{"ConnectTimeout", &o.ConnectTimeout, DefaultConnectTimeout},
+	} {
+		switch {
+		case *f.d < 0:
+			return o, fmt.Errorf("pipeline: Options.%s is %v; it must not be negative (zero means the default, %v)", f.name, *f.d, f.def)
+		case *f.d == 0:
+			*f.d = f.def
+		}
+	}
+	if o.ReadAhead < 0 || o.Reconnects < 0 {
+		return o, fmt.Errorf("pipeline: Options.ReadAhead (%d) and Options.Reconnects (%d) must not be negative; zero means the default", o.ReadAhead, o.Reconnects)
+	}
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Rate < 0 || o.Rate > frame.MaxRate {
+		return o, fmt.Errorf("pipeline: Options.Rate %d Hz is out of range (1 to %d Hz)", int(o.Rate), int(frame.MaxRate))
+	}
+	if o.ReadAhead == 0 {
+		o.ReadAhead = DefaultReadAhead
+	}
+	if o.Reconnects == 0 {
+		o.Reconnects = DefaultReconnects
+	}
+	if o.NoTailSilence {
+		o.TailSilence = 0
+	}
+	if o.NoReconnect {
+		o.Reconnects = 0
+	}
+	return o, nil
 }
 
 // InputError reports that reading the source failed.
@@ -150,71 +211,168 @@ type InputError struct{ Err error }
 func (e *InputError) Error() string { return "reading input: " + e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// ErrStopped is returned by Run after a graceful stop through Options.Stop.
+// ConnectError reports that the first session could not be opened.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// ErrStopped is returned by Run and Stream after a graceful stop through
+// Options.Stop.
 var ErrStopped = errors.New("pipeline: stopped before the end of the input")
 
-// Run streams src, s16le mono audio at opts.InputRate, to dst at opts.Rate
-// and returns what it did. It returns the first error of any stage: an
-// *[InputError] when reading src fails, the sink's error when writing fails
-// or the session ends early for good, or the cause of ctx. The stats are
-// valid in every case.
-//
-// When ctx ends, Run abandons the sink (CloseNow for a Stream) and stops
-// reading src: a src with a SetReadDeadline method (an *os.File pipe, a
-// net.Conn, a [source.Source]) has its blocked Read interrupted; other
-// readers must return from Read on their own. Run closes dst but not src.
+// Run streams src, s16le mono audio at opts.Rate, to dst and returns what
+// it did. It returns the first error of any stage: an *[InputError] when
+// reading src fails, the sink's error when writing fails, or the cause of
+// ctx. The stats are valid in every case. Run closes dst (also on error,
+// so a file keeps what was written) but not src.
 func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, error) {
+	r, err := newRun(ctx, src, opts, 0)
+	if err != nil {
+		dst.Close()
+		return &r.stats, err
+	}
+	err = r.run(ctx, func(ctx context.Context) error { return r.sendTo(ctx, dst) })
+	if err != nil && !r.closed {
+		dst.Close() // a file keeps what was written
+	}
+	return &r.stats, err
+}
+
+// Stream streams src, s16le mono audio at the dialer's rate, to sessions
+// opened by d, and returns what it did. It opens the first session (a
+// failure is a *[ConnectError]), replaces a lost one up to
+// Options.Reconnects times in a row, replaying what the lost one had not
+// finished with, and after the last frame drains outstanding transcripts
+// and closes the session normally. It returns the first error of any
+// stage: an *[InputError] when reading src fails, the session's error when
+// it is lost for good, a *[StallError], a *[MissingTranscriptsError], or
+// the cause of ctx. The stats are valid in every case. Stream does not close
+// d or src.
+func Stream(ctx context.Context, src io.Reader, d transport.Dialer, opts *Options) (*Stats, error) {
+	audio := d.Audio()
+	if audio.ChunkFrames != 1 {
+		return &Stats{Rate: audio.Rate}, fmt.Errorf("pipeline: the dialer takes chunks of %d frames; this version sends one frame a chunk", audio.ChunkFrames)
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if rs, ok := dst.(interface{ Rate() frame.Rate }); ok && rs.Rate() != 0 {
-		switch {
-		case o.Rate == 0:
-			o.Rate = rs.Rate()
-		case o.Rate != rs.Rate():
-			abandon(dst)
-			return &Stats{Rate: o.Rate}, fmt.Errorf("pipeline: Options.Rate is %d Hz but the session was opened at %d Hz; they must agree", int(o.Rate), int(rs.Rate()))
-		}
+	if o.Rate != 0 && o.Rate != audio.Rate {
+		return &Stats{Rate: o.Rate}, fmt.Errorf("pipeline: Options.Rate is %d Hz but the dialer opens sessions at %d Hz; they must agree (leave Rate zero)", int(o.Rate), int(audio.Rate))
 	}
-	o = withDefaults(&o)
-	if err := o.Rate.Check(); err != nil {
-		abandon(dst)
-		return &Stats{Rate: o.Rate}, err
+	o.Rate = audio.Rate
+	r, err := newRun(ctx, src, &o, 1)
+	if err != nil {
+		return &r.stats, err
 	}
-	if o.InputRate != int(o.Rate) {
-		rs, err := resample.New(src, o.InputRate, int(o.Rate), o.Quality)
-		if err != nil {
-			abandon(dst)
-			return &Stats{Rate: o.Rate}, err
-		}
-		defer rs.Close() // after every goroutine reading it has ended
-		src = rs
+	sess, err := r.dial(ctx, d)
+	if err != nil {
+		r.endWatch()
+		return &r.stats, err
 	}
-	r := &run{
-		o:      o,
-		src:    src,
-		dst:    dst,
-		stats:  Stats{Rate: o.Rate, Sessions: 1},
-		free:   make(chan *frame.Frame, o.ReadAhead),
-		full:   make(chan *frame.Frame, o.ReadAhead),
-		done:   make(chan struct{}),
-		lost:   make(chan error, 1),
-		resume: make(chan int64),
+	err = r.run(ctx, func(ctx context.Context) error { return r.stream(ctx, d, sess) })
+	return &r.stats, err
+}
+
+// dial opens the first session, giving up on ctx, Stop and ConnectTimeout.
+func (r *run) dial(ctx context.Context, d transport.Dialer) (transport.Session, error) {
+	dctx, cancel := r.dialContext(ctx)
+	defer cancel()
+	sess, err := d.Dial(dctx)
+	switch {
+	case err == nil:
+		return sess, nil
+	case ctx.Err() != nil:
+		return nil, context.Cause(ctx)
+	case r.stopCtx.Err() != nil:
+		return nil, fmt.Errorf("%w while connecting", ErrStopped)
 	}
+	return nil, &ConnectError{Err: err}
+}
+
+// dialContext returns the context of one attempt to open a session: it
+// ends with ctx, with Options.Stop, or after ConnectTimeout with a cause
+// that names the limit.
+func (r *run) dialContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithTimeoutCause(ctx, r.o.ConnectTimeout, fmt.Errorf("no session within the connect limit, %v (-connect-timeout)", r.o.ConnectTimeout))
+	stop := context.AfterFunc(r.stopCtx, cancel)
+	return dctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// run is the state of one Run or Stream. Each field is written by one
+// goroutine only, or read only after the goroutines are joined, unless it
+// says otherwise.
+type run struct {
+	o    Options
+	src  io.Reader
+	free chan *frame.Frame // empty buffers, to the reader
+	full chan *frame.Frame // frames in order, to the sender
+
+	stopCtx  context.Context // ends with the run's context or Options.Stop; reconnections give up on it
+	endWatch func() bool     // ends the watch of Options.Stop; reports whether Stop had closed
+	closed   bool            // the sender closed the sink or the last session normally
+
+	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: the rest but the listeners'; listeners: events
+	transcripts atomic.Int64 // final transcripts, for progress
+	next        int          // listeners, one at a time: number of the next segment
+	lat, turn   summary      // listeners: latency, turnaround
+}
+
+// newRun checks opts and sets up the queue and the watch of Options.Stop,
+// which the caller must end with endWatch.
+func newRun(ctx context.Context, src io.Reader, opts *Options, sessions int) (*run, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o, err := o.withDefaults()
+	r := &run{o: o, src: src, stats: Stats{Rate: o.Rate, Sessions: sessions}, endWatch: func() bool { return false }}
+	if err != nil {
+		return r, err
+	}
+	r.free = make(chan *frame.Frame, o.ReadAhead)
+	r.full = make(chan *frame.Frame, o.ReadAhead)
 	bufs := make([]frame.Frame, o.ReadAhead)
 	for i := range bufs {
 		r.free <- &bufs[i]
 	}
-	stream, _ := dst.(Stream)
+	r.stopCtx, r.endWatch = watchStop(ctx, o.Stop)
+	return r, nil
+}
 
-	// gctx ends on the first error or when ctx does, not on success: only
-	// then are the sink abandoned and the source's blocked Read interrupted.
+// watchStop returns a context that ends with ctx or when stop closes, and a
+// function that ends the watch, waits for its goroutine, and reports
+// whether stop had closed by then.
+func watchStop(ctx context.Context, stop <-chan struct{}) (context.Context, func() bool) {
+	sctx, cancel := context.WithCancel(ctx)
+	if stop == nil {
+		return sctx, func() bool { cancel(); return false }
+	}
+	done := make(chan bool, 1)
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+			done <- true
+		case <-sctx.Done():
+			done <- false
+		}
+	}()
+	return sctx, func() bool {
+		cancel()
+		return <-done
+	}
+}
+
+// run starts the reader and send and joins them. The first error wins;
+// it cancels the other and interrupts the source.
+func (r *run) run(ctx context.Context, send func(context.Context) error) error {
 	gctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	stopCtx, stopped := context.WithCancel(gctx)
-	defer stopped()
-	r.stopCtx = stopCtx
 	var g errgroup.Group
 	start := func(f func(context.Context) error) {
 		g.Go(func() error {
@@ -225,149 +383,33 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 			return err
 		})
 	}
-	aborted := make(chan struct{})
-	stopAbort := context.AfterFunc(gctx, func() {
-		defer close(aborted)
-		if stream != nil {
-			stream.CloseNow()
+	interrupted := make(chan struct{})
+	stopInterrupt := context.AfterFunc(gctx, func() {
+		defer close(interrupted)
+		if r.o.Interrupt != nil {
+			r.o.Interrupt()
 		}
-		r.interruptRead()
 	})
-
 	start(r.read)
-	start(func(ctx context.Context) error { return r.send(ctx, stream) })
-	if o.Stop != nil {
-		start(func(ctx context.Context) error {
-			select {
-			case <-o.Stop:
-				r.stopping.Store(true)
-				r.interruptRead()
-				stopped() // also gives up replacing a lost session
-			case <-r.done:
-			case <-ctx.Done():
-			}
-			return nil
-		})
-	}
-	if stream != nil {
-		start(func(ctx context.Context) error { return r.events(ctx, stream) })
-		if o.PingInterval > 0 {
-			start(func(ctx context.Context) error { return r.ping(ctx, stream) })
-		}
-	}
+	start(send)
 	err := g.Wait()
-	if !stopAbort() {
-		<-aborted // the abort ran: wait for it to finish
+	if !stopInterrupt() {
+		<-interrupted // the interrupt ran: wait for it to finish
 	}
-	if err != nil && !r.closed {
-		abandon(dst) // a redialled session may postdate the abort
-	}
+	stopped := r.endWatch()
+	r.stats.Latency, r.stats.Turnaround = r.lat.result(), r.turn.result()
 	switch {
 	case err != nil && ctx.Err() != nil:
 		err = context.Cause(ctx)
-	case err == nil && r.stopping.Load():
+	case err == nil && stopped:
 		err = ErrStopped
 	}
-	return &r.stats, err
-}
-
-// abandon ends dst after a failure: a Stream is dropped, another sink
-// closed (so a file gets what was written).
-func abandon(dst Sink) {
-	if s, ok := dst.(Stream); ok {
-		s.CloseNow()
-		return
-	}
-	dst.Close()
-}
-
-func withDefaults(opts *Options) Options {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Rate == 0 {
-		o.Rate = frame.Rate16k
-	}
-	if o.InputRate == 0 {
-		o.InputRate = int(o.Rate)
-	}
-	if o.TailSilence == 0 {
-		o.TailSilence = DefaultTailSilence
-	}
-	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = DefaultDrainTimeout
-	}
-	if o.PingInterval == 0 {
-		o.PingInterval = DefaultPingInterval
-	}
-	if o.ReadAhead <= 0 {
-		o.ReadAhead = DefaultReadAhead
-	}
-	if o.Reconnects == 0 {
-		o.Reconnects = DefaultReconnects
-	}
-	if o.Replay <= 0 {
-		o.Replay = DefaultReplay
-	}
-	if o.StallTimeout <= 0 {
-		o.StallTimeout = DefaultStallTimeout
-	}
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = DefaultConnectTimeout
-	}
-	return o
-}
-
-// run is the state of one Run. Each field is written by one goroutine only,
-// or is read only after g.Wait, unless it says otherwise.
-type run struct {
-	o    Options
-	src  io.Reader
-	dst  Sink
-	free chan *frame.Frame // empty buffers, to the reader
-	full chan *frame.Frame // frames in order, to the sender
-	done chan struct{}     // closed when the sender has finished
-
-	// Session hand-over between the events goroutine and the sender.
-	lost   chan error // events → sender: the session ended (cap 1)
-	resume chan int64 // sender → events: a new session starts at this frame
-
-	pos      atomic.Int64 // index of the next frame to write to the current session
-	stopping atomic.Bool  // Options.Stop was closed
-	inEvent  atomic.Bool  // OnEvent is running: pongs are not being read
-	closed   bool         // the sender closed dst
-
-	ackMu        sync.Mutex
-	ack          int64           // replay must start no later than this frame; see events
-	ackMark      int64           // position of the last finished segment's processing event
-	sessionStart int64           // first frame of the current session
-	pingErr      error           // why the pinger ended the current session, if it did
-	confirmed    atomic.Int64    // frames the server has confirmed reading (by a pong)
-	stopCtx      context.Context // ends with the run or with Options.Stop
-
-	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: Frames, Cadence, Pace, Elapsed, reconnects; events: the rest
-	transcripts atomic.Int64 // final transcripts, for progress
-}
-
-// interruptRead makes a Read blocked on src return, if src allows it.
-func (r *run) interruptRead() {
-	if d, ok := r.src.(interface{ SetReadDeadline(time.Time) error }); ok {
-		d.SetReadDeadline(time.Unix(1, 0))
-	}
+	return err
 }
 
 // read fills frames from src, then the tail silence. It closes full only
 // when all of them are queued; on error the sender ends through ctx.
 func (r *run) read(ctx context.Context) error {
-	if err := r.fill(ctx); err != nil {
-		return err
-	}
-	close(r.full)
-	return nil
-}
-
-func (r *run) fill(ctx context.Context) error {
 	emit := func(f *frame.Frame) error {
 		select {
 		case b := <-r.free:
@@ -399,13 +441,7 @@ func (r *run) fill(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			if r.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-				break // a graceful stop: end the input here
-			}
 			return &InputError{Err: err}
-		}
-		if r.stopping.Load() {
-			break
 		}
 	}
 	pad, err := fr.Flush()
@@ -413,14 +449,13 @@ func (r *run) fill(ctx context.Context) error {
 		return err
 	}
 	r.stats.Padding = pad
-	if r.o.TailSilence > 0 {
-		var silence frame.Frame
-		for range r.o.Rate.FramesIn(r.o.TailSilence) {
-			if err := emit(&silence); err != nil {
-				return err
-			}
-			r.stats.TailFrames++
+	var silence frame.Frame
+	for range r.o.Rate.FramesIn(r.o.TailSilence) {
+		if err := emit(&silence); err != nil {
+			return err
 		}
+		r.stats.TailFrames++
 	}
+	close(r.full)
 	return nil
 }

@@ -7,42 +7,46 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"testing/synctest"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/clock"
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // refSession starts a reference server with opts, closed when the test
-// ends, and opens a session to it.
-func refSession(t *testing.T, opts *refserver.Options) (*refserver.Server, *sink.WebSocket) {
+// ends, and returns a dialer of sessions to it.
+func refSession(t *testing.T, opts *refserver.Options) (*refserver.Server, transport.Dialer) {
 	t.Helper()
 	srv, err := refserver.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k"})
+	d, err := vachana.NewDialer(vachana.Config{URL: srv.URL, APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, ws
+	return srv, d
 }
 
 // fakeClock makes the pacers Run creates usable on a synctest fake clock.
 func fakeClock(t *testing.T) {
-	pacerFine = 0
-	t.Cleanup(func() { pacerFine = frame.DefaultFine })
+	pacerClock = func() frame.Clock { return new(clock.Runtime) }
+	t.Cleanup(func() { pacerClock = func() frame.Clock { return nil } })
 }
 
 func pattern(n int) []byte {
@@ -90,7 +94,7 @@ func TestRunReadAhead(t *testing.T) {
 		t.Run(fmt.Sprint(ahead), func(t *testing.T) {
 			var out bytes.Buffer
 			src := iotest.HalfReader(bytes.NewReader(in))
-			if _, err := Run(context.Background(), src, sink.NewFile(&out), &Options{Unpaced: true, TailSilence: -1, ReadAhead: ahead}); err != nil {
+			if _, err := Run(context.Background(), src, sink.NewFile(&out), &Options{Unpaced: true, NoTailSilence: true, ReadAhead: ahead}); err != nil {
 				t.Fatal(err)
 			}
 			want := append(bytes.Clone(in), make([]byte, frame.Size-5)...)
@@ -103,7 +107,7 @@ func TestRunReadAhead(t *testing.T) {
 
 func TestRunNoTail(t *testing.T) {
 	var out bytes.Buffer
-	_, err := Run(context.Background(), bytes.NewReader(pattern(frame.Size)), sink.NewFile(&out), &Options{Unpaced: true, TailSilence: -1})
+	_, err := Run(context.Background(), bytes.NewReader(pattern(frame.Size)), sink.NewFile(&out), &Options{Unpaced: true, NoTailSilence: true})
 	if err != nil || out.Len() != frame.Size {
 		t.Fatalf("Run = %v, %d bytes out; want one frame and no tail", err, out.Len())
 	}
@@ -149,38 +153,61 @@ func TestRunSinkError(t *testing.T) {
 	}
 }
 
-// TestRunRateFromSession: a WebSocket opened at 8 kHz sets the pacing;
+// TestStreamRateFromDialer: a dialer of 8 kHz sessions sets the pacing;
 // a different Options.Rate is refused.
-func TestRunRateFromSession(t *testing.T) {
+func TestStreamRateFromDialer(t *testing.T) {
 	srv, err := refserver.Start(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	d, err := vachana.NewDialer(vachana.Config{URL: srv.URL, APIKey: "k", SampleRate: frame.Rate8k})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, rate := range []frame.Rate{0, frame.Rate16k} {
-		ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "k", SampleRate: frame.Rate8k})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats, err := Run(context.Background(), bytes.NewReader(pattern(frame.Size)), ws, &Options{Rate: rate, Unpaced: true})
+		stats, err := Stream(context.Background(), bytes.NewReader(pattern(frame.Size)), d, &Options{Rate: rate, Unpaced: true})
 		switch {
 		case rate == 0 && (err != nil || stats.Rate != frame.Rate8k):
-			t.Errorf("Run = %v at %d Hz, want the session's 8000 Hz", err, stats.Rate)
+			t.Errorf("Stream = %v at %d Hz, want the dialer's 8000 Hz", err, stats.Rate)
 		case rate != 0 && (err == nil || !strings.Contains(err.Error(), "must agree")):
-			t.Errorf("Run = %v, want a rate mismatch", err)
+			t.Errorf("Stream = %v, want a rate mismatch", err)
 		}
-		ws.CloseNow()
 	}
 }
 
-func TestRunBadRate(t *testing.T) {
-	if _, err := Run(context.Background(), bytes.NewReader(nil), &sink.Discard{}, &Options{Rate: 22050}); err == nil {
-		t.Fatal("Run accepted 22050 Hz")
+// TestOptionsInvalid: a negative value is refused with the field's name.
+func TestOptionsInvalid(t *testing.T) {
+	for _, tt := range []struct {
+		opts Options
+		name string
+	}{
+		{Options{TailSilence: -time.Second}, "TailSilence"},
+		{Options{DrainTimeout: -1}, "DrainTimeout"},
+		{Options{PingInterval: -1}, "PingInterval"},
+		{Options{Replay: -1}, "Replay"},
+		{Options{StallTimeout: -1}, "StallTimeout"},
+		{Options{ConnectTimeout: -1}, "ConnectTimeout"},
+		{Options{ReadAhead: -1}, "ReadAhead"},
+		{Options{Reconnects: -1}, "Reconnects"},
+		{Options{Rate: -8000}, "Rate"},
+	} {
+		_, err := Run(context.Background(), bytes.NewReader(nil), &sink.Discard{}, &tt.opts)
+		if err == nil || !strings.Contains(err.Error(), "Options."+tt.name) {
+			t.Errorf("%+v: Run = %v, want an error naming Options.%s", tt.opts, err, tt.name)
+		}
+	}
+}
+
+func TestStreamBadRate(t *testing.T) {
+	if _, err := vachana.NewDialer(vachana.Config{SampleRate: 22050}); err == nil {
+		t.Fatal("NewDialer accepted 22050 Hz")
 	}
 }
 
 // TestRunCancelBlockedRead cancels a run whose source is a pipe nobody
-// writes to: the blocked Read must be interrupted and every goroutine joined.
+// writes to: Options.Interrupt must interrupt the blocked Read and every
+// goroutine must be joined.
 func TestRunCancelBlockedRead(t *testing.T) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -193,7 +220,7 @@ func TestRunCancelBlockedRead(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, pr, &sink.Discard{}, nil)
+		_, err := Run(ctx, pr, &sink.Discard{}, &Options{Interrupt: func() { pr.SetReadDeadline(time.Unix(1, 0)) }})
 		done <- err
 	}()
 	select {
@@ -206,80 +233,75 @@ func TestRunCancelBlockedRead(t *testing.T) {
 	}
 }
 
-// fakeStream is a Stream that answers every 20th frame with a processing
-// event and, delay later, its transcript.
-type fakeStream struct {
-	delay  time.Duration
-	mu     sync.Mutex
-	frames int
-	queue  chan transport.Event
-	closed chan struct{}
-	timers []*time.Timer
-	sent   int // transcripts handed to ReadEvent
-	procs  int
-	closes int
-	dead   chan struct{}
-	once   sync.Once
+// fakeSession is a session that answers every 20th frame with a segment
+// end and, delay later, its transcript. Its dialer opens it once.
+type fakeSession struct {
+	delay     time.Duration
+	dropAfter int // if > 0, the session is lost at this frame
+	fatalAt   int // if > 0, a fatal error event comes with this frame
+	mu        sync.Mutex
+	frames    int
+	queue     chan transport.Event
+	closed    chan struct{}
+	timers    []*time.Timer
+	procs     int
+	closes    int
+	dead      chan struct{}
+	once      sync.Once
 }
 
-func newFakeStream(delay time.Duration) *fakeStream {
-	return &fakeStream{delay: delay, queue: make(chan transport.Event, 1000), closed: make(chan struct{}), dead: make(chan struct{})}
+func newFakeSession(delay time.Duration) *fakeSession {
+	return &fakeSession{delay: delay, queue: make(chan transport.Event, 1000), closed: make(chan struct{}), dead: make(chan struct{})}
 }
 
-func (s *fakeStream) WriteFrame(*frame.Frame) error {
+func (s *fakeSession) WriteAudio([]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case <-s.dead:
+		return &transport.ClosedError{Code: -1, Err: errors.New("fake session dropped")}
+	default:
+	}
 	s.frames++
+	if s.frames == s.fatalAt {
+		s.queue <- transport.Event{Kind: transport.Error, Type: "error", Message: "boom", Fatal: true}
+	}
+	if s.frames == s.dropAfter {
+		s.once.Do(func() { close(s.dead) })
+		return &transport.ClosedError{Code: -1, Err: errors.New("fake session dropped")}
+	}
 	if s.frames%20 == 0 {
 		idx := fmt.Sprint(s.procs)
 		s.procs++
-		s.queue <- transport.Event{Type: transport.Processing, SegmentIndex: idx}
+		s.queue <- transport.Event{Kind: transport.SegmentEnded, Type: "processing", SegmentIndex: idx}
 		s.timers = append(s.timers, time.AfterFunc(s.delay, func() {
-			s.queue <- transport.Event{Type: transport.Transcript, SegmentIndex: idx, Text: "seg " + idx, IsFinal: true, LatencyMS: float64(s.delay.Milliseconds())}
+			s.queue <- transport.Event{Kind: transport.Transcript, Type: "transcript", SegmentIndex: idx, Text: "seg " + idx, Final: true, Latency: s.delay}
 		}))
 	}
 	return nil
 }
 
-func (s *fakeStream) ReadEvent() (transport.Event, error) {
+func (s *fakeSession) ReadEvent() (transport.Event, error) {
 	select {
 	case ev := <-s.queue:
-		if ev.Type == transport.Transcript {
-			s.mu.Lock()
-			s.sent++
-			s.mu.Unlock()
-		}
 		return ev, nil
 	case <-s.closed:
 		return transport.Event{}, io.EOF
 	case <-s.dead:
-		return transport.Event{}, errors.New("fake stream dropped")
+		return transport.Event{}, &transport.ClosedError{Code: -1, Err: errors.New("fake session dropped")}
 	}
 }
 
-func (s *fakeStream) Drain(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		left := s.procs - s.sent
-		s.mu.Unlock()
-		if left == 0 {
-			return nil
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return &sink.MissingTranscriptsError{Missing: s.procs - s.sent, Waited: limit}
-}
-
-func (s *fakeStream) Ping(context.Context) error { return nil }
-func (s *fakeStream) Close() error {
+func (s *fakeSession) Ping(context.Context) error   { return nil }
+func (s *fakeSession) Finish(context.Context) error { return nil }
+func (s *fakeSession) Close() error {
 	s.mu.Lock()
 	s.closes++
 	s.mu.Unlock()
 	close(s.closed)
 	return nil
 }
-func (s *fakeStream) CloseNow() error {
+func (s *fakeSession) CloseNow() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.timers {
@@ -289,21 +311,29 @@ func (s *fakeStream) CloseNow() error {
 	return nil
 }
 
+// fakeDialer opens its fakeSession, at 8 kHz.
+type fakeDialer struct{ s *fakeSession }
+
+func (d fakeDialer) Audio() transport.Audio {
+	return transport.Audio{Rate: frame.Rate8k, ChunkFrames: 1}
+}
+func (d fakeDialer) Dial(context.Context) (transport.Session, error) { return d.s, nil }
+func (d fakeDialer) Close(context.Context) error                     { return nil }
+
 // TestRunPacedStream runs a paced stream on the fake clock: every frame must
 // leave exactly on its deadline, and every transcript must be delivered
 // before the session is closed.
 func TestRunPacedStream(t *testing.T) {
 	fakeClock(t)
 	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeStream(300 * time.Millisecond)
+		fs := newFakeSession(300 * time.Millisecond)
 		var got []string
 		opts := &Options{
-			Rate:    frame.Rate8k,
-			OnEvent: func(ev transport.Event) { got = append(got, string(ev.Type)+" "+ev.SegmentIndex) },
+			OnEvent: func(ev Event) { got = append(got, ev.Type+" "+ev.SegmentIndex) },
 		}
 		in := pattern(200*frame.Size + 100)
 		start := time.Now()
-		stats, err := Run(context.Background(), bytes.NewReader(in), fs, opts)
+		stats, err := Stream(context.Background(), bytes.NewReader(in), fakeDialer{fs}, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,9 +344,10 @@ func TestRunPacedStream(t *testing.T) {
 		if stats.Cadence.Max != 0 || stats.Cadence.Drift != 0 {
 			t.Fatalf("cadence on a fake clock = %+v, want exact", stats.Cadence)
 		}
-		// The last frame leaves at FrameAt(frames-1); the last transcript
-		// comes 300 ms after the processing sent with frame 200.
-		wantEnd := max(frame.Rate8k.FrameAt(frames-1), frame.Rate8k.FrameAt(199)+300*time.Millisecond)
+		// The last frame leaves at FrameAt(frames-1) and is answered by a
+		// pong at once; the drain then settles for 750 ms. The last
+		// transcript comes 300 ms after the segment end sent with frame 200.
+		wantEnd := max(frame.Rate8k.FrameAt(frames-1)+settle, frame.Rate8k.FrameAt(199)+300*time.Millisecond)
 		if elapsed := time.Since(start); elapsed != wantEnd {
 			t.Fatalf("run took %v, want %v", elapsed, wantEnd)
 		}
@@ -332,40 +363,204 @@ func TestRunPacedStream(t *testing.T) {
 	})
 }
 
+// dropDialer opens fake sessions at 8 kHz; the first is lost after
+// dropAfter frames.
+type dropDialer struct {
+	dropAfter int
+	refuse    bool // every dial after the first fails
+
+	mu     sync.Mutex
+	dials  int
+	opened []*fakeSession
+}
+
+// state returns the dials so far and the sessions opened.
+func (d *dropDialer) state() (int, []*fakeSession) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dials, slices.Clone(d.opened)
+}
+
+func (d *dropDialer) Audio() transport.Audio {
+	return transport.Audio{Rate: frame.Rate8k, ChunkFrames: 1}
+}
+
+func (d *dropDialer) Dial(context.Context) (transport.Session, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dials++
+	if d.refuse && d.dials > 1 {
+		return nil, errors.New("refused")
+	}
+	s := newFakeSession(100 * time.Millisecond)
+	if len(d.opened) == 0 {
+		s.dropAfter = d.dropAfter
+	}
+	d.opened = append(d.opened, s)
+	return s, nil
+}
+
+func (d *dropDialer) Close(context.Context) error { return nil }
+
+// TestCadenceAfterReplay: the outage of a reconnection is no interval of
+// the cadence. On the fake clock every frame leaves on its deadline, the
+// replayed ones at cadence from the reconnection and the live ones then
+// catching up at half a period, so the worst deviation is half a period;
+// counting the outage made it the back-off and more.
+func TestCadenceAfterReplay(t *testing.T) {
+	fakeClock(t)
+	synctest.Test(t, func(t *testing.T) {
+		d := &dropDialer{dropAfter: 50}
+		stats, err := Stream(context.Background(), bytes.NewReader(pattern(100*frame.Size)), d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, opened := d.state(); stats.Reconnects != 1 || len(opened) != 2 {
+			t.Fatalf("%d reconnections, %d sessions opened; want 1, 2", stats.Reconnects, len(opened))
+		}
+		if half := frame.Rate8k.FrameDuration() / 2; stats.Cadence.Max > half {
+			t.Fatalf("cadence max %v, more than half a period (%v): the outage was counted", stats.Cadence.Max, half)
+		}
+	})
+}
+
+// TestFatalErrorEndsSession: an error event the dialect marks fatal ends
+// the session at once: replaced when reconnection is allowed, reported
+// otherwise.
+func TestFatalErrorEndsSession(t *testing.T) {
+	fakeClock(t)
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFakeSession(10 * time.Millisecond)
+		fs.fatalAt = 30
+		_, err := Stream(context.Background(), bytes.NewReader(pattern(100*frame.Size)), fakeDialer{fs}, &Options{NoReconnect: true})
+		var ce *transport.ClosedError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "fatal error: boom") {
+			t.Fatalf("Stream = %v, want the fatal error", err)
+		}
+		if fs.frames > 32 {
+			t.Fatalf("%d frames written after a fatal error at frame 30", fs.frames)
+		}
+	})
+}
+
+// TestLostWhileInputQuiet: a session lost while the input gives nothing is
+// replaced at once, not when the input next gives audio.
+func TestLostWhileInputQuiet(t *testing.T) {
+	fakeClock(t)
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		d := &dropDialer{}
+		var st *Stats
+		done := make(chan error, 1)
+		go func() {
+			var err error
+			st, err = Stream(context.Background(), pr, d, nil)
+			done <- err
+		}()
+		pw.Write(pattern(10 * frame.Size))
+		time.Sleep(time.Second) // the 10 frames are sent; the input is quiet
+		_, opened := d.state()
+		opened[0].CloseNow() // the service drops the session
+		time.Sleep(10 * time.Second)
+		if _, opened = d.state(); len(opened) != 2 {
+			t.Fatalf("%d sessions opened 10 s after the loss, while the input was quiet; want 2", len(opened))
+		}
+		pw.Close()
+		if err := <-done; err != nil || st.Reconnects != 1 {
+			t.Fatalf("Stream = %v, %d reconnections", err, st.Reconnects)
+		}
+	})
+}
+
+// TestInputErrorDuringRedial: a run that fails (here its input) while a
+// lost session is being replaced ends at once, instead of backing off and
+// dialling until the attempts run out.
+func TestInputErrorDuringRedial(t *testing.T) {
+	fakeClock(t)
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("disk on fire")
+		pr, pw := io.Pipe()
+		d := &dropDialer{dropAfter: 20, refuse: true}
+		go func() {
+			pw.Write(pattern(25 * frame.Size))
+			time.Sleep(2 * time.Second) // the session is lost at frame 20, 1.3 s in
+			pw.CloseWithError(boom)
+		}()
+		start := time.Now()
+		_, err := Stream(context.Background(), pr, d, nil)
+		if !errors.Is(err, boom) {
+			t.Fatalf("Stream = %v, want the input error", err)
+		}
+		if took, dials := time.Since(start), func() int { n, _ := d.state(); return n }(); took > 3*time.Second || dials > 3 {
+			t.Fatalf("Stream returned %v in, after %d dials: the reconnection went on after the run failed", took, dials)
+		}
+	})
+}
+
 func TestRunDrainTimeout(t *testing.T) {
 	fakeClock(t)
 	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeStream(time.Hour)
-		_, err := Run(context.Background(), bytes.NewReader(pattern(40*frame.Size)), fs, &Options{DrainTimeout: 2 * time.Second})
-		var me *sink.MissingTranscriptsError
-		if !errors.As(err, &me) || me.Missing != 3 { // 40 frames + 32 tail = 72: 3 segments
-			t.Fatalf("Run = %v, want 3 transcripts missing", err)
+		fs := newFakeSession(time.Hour)
+		_, err := Stream(context.Background(), bytes.NewReader(pattern(40*frame.Size)), fakeDialer{fs}, &Options{DrainTimeout: 2 * time.Second})
+		var me *MissingTranscriptsError
+		if !errors.As(err, &me) || me.Missing != 2 { // 40 frames + 16 tail at 8 kHz = 56: 2 segments
+			t.Fatalf("Run = %v, want 2 transcripts missing", err)
 		}
 		fs.CloseNow()
 	})
 }
 
-func TestHistogram(t *testing.T) {
-	var h histogram
-	for i := 1; i <= 1000; i++ {
-		h.add(time.Duration(i) * time.Microsecond)
+func TestSummary(t *testing.T) {
+	var s summary
+	if got := s.result(); got != (Summary{}) {
+		t.Fatalf("empty: %+v", got)
 	}
-	if p := h.quantile(0.5); p < 490*time.Microsecond || p > 510*time.Microsecond {
-		t.Errorf("p50 = %v, want about 500µs", p)
+	for _, ms := range []int{5, 1, 4, 2, 3} {
+		s.add(time.Duration(ms) * time.Millisecond)
 	}
-	if p := h.quantile(0.99); p < 975*time.Microsecond || p > 1000*time.Microsecond {
-		t.Errorf("p99 = %v, want about 990µs", p)
+	if got, want := s.result(), (Summary{N: 5, P50: 3 * time.Millisecond, Max: 5 * time.Millisecond}); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
 	}
-	if h.max != time.Millisecond {
-		t.Errorf("max = %v", h.max)
+	s.add(6 * time.Millisecond) // nearest rank of 6: the 3rd smallest
+	if got := s.result().P50; got != 3*time.Millisecond {
+		t.Fatalf("p50 of 1..6 ms = %v, want 3ms", got)
 	}
-	h.add(-2 * time.Hour) // absolute value; beyond the last bucket
-	if h.max != 2*time.Hour || h.quantile(1) != 2*time.Hour {
-		t.Errorf("max = %v, q(1) = %v", h.max, h.quantile(1))
-	}
-	for us := uint64(0); us < 1<<30; us = us*3/2 + 1 {
-		if v := histValue(histIndex(us)); v < time.Duration(us)*time.Microsecond*98/100 || v > time.Duration(us)*time.Microsecond*102/100+time.Microsecond {
-			t.Fatalf("%dµs lands in a bucket worth %v", us, v)
+}
+
+// stallSession blocks every write until CloseNow, which takes a while to
+// finish after releasing it.
+type stallSession struct {
+	fakeSession
+	unblock   chan struct{}
+	closeDone atomic.Bool
+}
+
+func (s *stallSession) WriteAudio([]byte) error {
+	<-s.unblock
+	return &transport.ClosedError{Code: -1, Err: errors.New("closed")}
+}
+
+func (s *stallSession) CloseNow() error {
+	close(s.unblock)
+	time.Sleep(10 * time.Millisecond)
+	s.closeDone.Store(true)
+	return nil
+}
+
+// TestWatchdogWaitsForItsCallback: once disarm reports a stall, the
+// watchdog's callback has finished closing the session, so it can never
+// act on a session (or a run) the sender has moved on from.
+func TestWatchdogWaitsForItsCallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &stallSession{unblock: make(chan struct{})}
+		w := newWatchdog(&session{Session: s}, 100*time.Millisecond)
+		w.arm()
+		s.WriteAudio(nil)
+		if !w.disarm() {
+			t.Fatal("the watchdog did not fire")
 		}
-	}
+		if !s.closeDone.Load() {
+			t.Fatal("disarm returned while the callback was still closing the session")
+		}
+	})
 }

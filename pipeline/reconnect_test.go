@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
-	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // reconnectInput is the first 6.6 s of the speech sample: two segments,
@@ -48,22 +48,21 @@ func stream(t *testing.T, in []byte, faults refserver.Faults, opts *Options) out
 	return streamVia(t, in, faults, opts, nil)
 }
 
-// streamVia is stream with the session wrapped by wrap, if not nil.
-func streamVia(t *testing.T, in []byte, faults refserver.Faults, opts *Options, wrap func(*sink.WebSocket) Stream) outcome {
+// streamVia is stream with each session wrapped by wrap, if not nil.
+func streamVia(t *testing.T, in []byte, faults refserver.Faults, opts *Options, wrap func(transport.Session) transport.Session) outcome {
 	t.Helper()
 	faults.Sessions = max(faults.Sessions, 1)
-	srv, ws := refSession(t, &refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
-	var dst Stream = ws
+	srv, d := refSession(t, &refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
 	if wrap != nil {
-		dst = wrap(ws)
+		d = wrapDialer{d, wrap}
 	}
 	var o outcome
 	var mu sync.Mutex
 	if opts == nil {
 		opts = &Options{}
 	}
-	opts.OnEvent = func(ev transport.Event) {
-		if ev.Type == transport.Transcript {
+	opts.OnEvent = func(ev Event) {
+		if ev.Kind == transport.Transcript {
 			o.texts = append(o.texts, ev.Text)
 			o.segments = append(o.segments, ev.Segment)
 			o.sessions = append(o.sessions, ev.Session)
@@ -74,7 +73,7 @@ func streamVia(t *testing.T, in []byte, faults refserver.Faults, opts *Options, 
 		o.warnings = append(o.warnings, err.Error())
 		mu.Unlock()
 	}
-	o.stats, o.err = Run(context.Background(), bytes.NewReader(in), dst, opts)
+	o.stats, o.err = Stream(context.Background(), bytes.NewReader(in), d, opts)
 	srv.Close()
 	o.reports = srv.Reports()
 	return o
@@ -206,11 +205,11 @@ func TestReconnectRefusedKeyIsFinal(t *testing.T) {
 		rs.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	ws, err := sink.Dial(context.Background(), transport.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
+	d, err := vachana.NewDialer(vachana.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(context.Background(), bytes.NewReader(in), ws, &Options{Unpaced: true, Reconnects: 5})
+	_, err = Stream(context.Background(), bytes.NewReader(in), d, &Options{Unpaced: true, Reconnects: 5})
 	var he *transport.HandshakeError
 	if !errors.As(err, &he) || he.StatusCode != 401 || attempts.Load() != 2 {
 		t.Fatalf("Run = %v after %d handshakes; want the 401 of the first reconnection", err, attempts.Load())
@@ -233,16 +232,30 @@ func TestReplayBufferOverflowIsLoud(t *testing.T) {
 	}
 }
 
-// slowEvents delays each processing event, as a slow network or a server
-// whose detector lags would.
+// wrapDialer wraps every session its Dialer opens.
+type wrapDialer struct {
+	transport.Dialer
+	wrap func(transport.Session) transport.Session
+}
+
+func (d wrapDialer) Dial(ctx context.Context) (transport.Session, error) {
+	s, err := d.Dialer.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.wrap(s), nil
+}
+
+// slowEvents delays each segment end, as a slow network or a server whose
+// detector lags would.
 type slowEvents struct {
-	*sink.WebSocket
+	transport.Session
 	d time.Duration
 }
 
 func (s *slowEvents) ReadEvent() (transport.Event, error) {
-	ev, err := s.WebSocket.ReadEvent()
-	if err == nil && ev.Type == transport.Processing {
+	ev, err := s.Session.ReadEvent()
+	if err == nil && ev.Kind == transport.SegmentEnded {
 		time.Sleep(s.d)
 	}
 	return ev, err
@@ -256,8 +269,8 @@ func TestReplayWithLaggingEvents(t *testing.T) {
 	}
 	in := reconnectInput(t)
 	clean := stream(t, in, refserver.Faults{}, nil)
-	o := streamVia(t, in, refserver.Faults{DropAfterFrames: 135}, nil, func(ws *sink.WebSocket) Stream {
-		return &slowEvents{ws, 1200 * time.Millisecond}
+	o := streamVia(t, in, refserver.Faults{DropAfterFrames: 135}, nil, func(s transport.Session) transport.Session {
+		return &slowEvents{s, 1200 * time.Millisecond}
 	})
 	if o.err != nil {
 		t.Fatal(o.err)
@@ -285,7 +298,7 @@ func TestRedialBounded(t *testing.T) {
 			}
 			b.ServeHTTP(w, r)
 		}))
-		ws, err := sink.Dial(context.Background(), transport.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
+		d, err := vachana.NewDialer(vachana.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +309,7 @@ func TestRedialBounded(t *testing.T) {
 			opts.Stop, opts.ConnectTimeout = stop, time.Hour
 		}
 		start := time.Now()
-		_, err = Run(context.Background(), bytes.NewReader(in), ws, opts)
+		_, err = Stream(context.Background(), bytes.NewReader(in), d, opts)
 		took := time.Since(start)
 		a.Close()
 		b.Close()
@@ -320,9 +333,9 @@ func TestRedialBounded(t *testing.T) {
 // it.
 func TestStalledServerFails(t *testing.T) {
 	in := make([]byte, 16000*2*30) // 30 s, paced: writes never block, pongs stop
-	_, ws := refSession(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
+	_, d := refSession(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
 	start := time.Now()
-	_, err := Run(context.Background(), bytes.NewReader(in), ws, &Options{PingInterval: 300 * time.Millisecond, Reconnects: 2})
+	_, err := Stream(context.Background(), bytes.NewReader(in), d, &Options{PingInterval: 300 * time.Millisecond, Reconnects: 2})
 	if err == nil || !strings.Contains(err.Error(), "stopped reading") || time.Since(start) > 30*time.Second {
 		t.Fatalf("Run = %v after %v", err, time.Since(start))
 	}

@@ -2,13 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
@@ -29,172 +25,190 @@ func (e *StallError) Error() string {
 // sender is the state of the sending goroutine.
 type sender struct {
 	r      *run
-	stream Stream   // nil for plain sinks
-	redial Redialer // nil when the sink cannot reconnect or Reconnects < 0
+	pacer  *frame.Pacer  // nil when unpaced
+	replay *replayBuffer // frames to send again to a new session; nil without reconnection
+	spare  []*frame.Frame
 
-	ring   []frame.Frame  // the last frames sent, for replay; nil without redial
-	spare  []*frame.Frame // buffers to give back to the reader; see release
-	live   int64          // frames taken from the queue
-	cursor int64          // next frame to write; below live while replaying
-	high   int64          // frames of the stream written at least once
-	writes int64          // writes, replays included
-	eof    bool           // the queue is closed
+	live   int64 // frames taken from the queue
+	cursor int64 // next frame to write; below live while replaying
+	high   int64 // frames of the stream written at least once
+	eof    bool  // the queue is closed
 
-	pacer  *frame.Pacer // live frames; nil when unpaced
-	replay *frame.Pacer // replayed frames, from each reconnection
-	hist   histogram
-	first  time.Time
-	prev   time.Time
-	tick   time.Time
-
-	stall   *time.Timer
-	stalled atomic.Bool
+	cadence frame.CadenceRecorder // send times of the current session's paced frames
+	past    frame.CadenceRecorder // those of the sessions before, merged
+	first   time.Time             // when the first frame was sent
+	tick    time.Time             // last progress report
 
 	failures   int   // reconnections since the stream last made progress
 	progressAt int64 // the furthest progress confirmed at any reconnection
 }
 
-// send paces frames to the sink, replays them after a reconnection, then
-// drains and closes the sink.
-func (r *run) send(ctx context.Context, stream Stream) error {
-	defer close(r.done)
-	s := &sender{r: r, stream: stream, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4)))}
+func newSender(r *run) *sender {
+	s := &sender{r: r, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4)))}
 	if !r.o.Unpaced {
 		s.pacer = newPacer(r.o.Rate)
 	}
-	if stream != nil {
-		s.stall = time.AfterFunc(time.Hour, func() {
-			s.stalled.Store(true)
-			stream.CloseNow()
-		})
-		s.stall.Stop()
-		defer s.stall.Stop()
-		if rd, ok := stream.(Redialer); ok && r.o.Reconnects > 0 {
-			s.redial = rd
-			s.ring = make([]frame.Frame, r.o.Rate.FramesIn(r.o.Replay)+1)
-		}
-	}
+	s.cadence.Reset(r.o.Rate)
+	s.past.Reset(r.o.Rate)
+	return s
+}
+
+// sendTo paces every frame to dst and closes it.
+func (r *run) sendTo(ctx context.Context, dst Sink) error {
+	s := newSender(r)
 	defer s.record()
+	err := s.sendAll(ctx, nil, func(f *frame.Frame) error {
+		if err := dst.WriteFrame(f); err != nil {
+			return fmt.Errorf("writing frame %d: %w", s.cursor, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.recordCadence()
+	r.closed = true
+	return dst.Close()
+}
+
+// stream paces every frame to sessions of d, the first being first;
+// replaces a lost session and replays; drains and closes the last one.
+func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Session) error {
+	s := newSender(r)
+	defer s.record()
+	if r.o.Reconnects > 0 {
+		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay)
+		defer s.replay.Free()
+	}
+	sess := r.start(ctx, first, 1, 0)
+	defer func() {
+		if sess != nil {
+			sess.end()
+		}
+	}()
 	for {
-		err := s.sendAll(ctx)
-		if err == nil && stream != nil {
+		w := newWatchdog(sess, r.o.StallTimeout)
+		err := s.sendAll(ctx, sess.gone, func(f *frame.Frame) error { return s.write(sess, w, f) })
+		if err == nil {
 			s.recordCadence()
-			err = stream.Drain(ctx, r.o.DrainTimeout)
-			var ce *transport.ClosedError
-			if o, ok := stream.(interface{ Outstanding() int }); ok && err != nil && s.redial == nil &&
-				errors.As(err, &ce) && ce.Normal() && o.Outstanding() == 0 {
-				// The server ended the session normally with nothing
-				// outstanding, before the drain settled. Without a new
-				// session to replay to, accept it, but say so.
-				if r.o.OnWarning != nil {
-					r.o.OnWarning(errors.New("the server closed the session before the drain settled; if it had not ended the last segment yet, that segment is missing"))
-				}
-				r.closed = true
-				return nil
-			}
+			err = r.drain(ctx, sess)
 		}
 		if err == nil {
 			break
 		}
-		if err := s.recover(ctx, err); err != nil {
+		if sess, err = s.recover(ctx, d, sess, err); err != nil {
 			return err
 		}
 	}
 	s.recordCadence()
-	err := r.dst.Close()
+	var closeErr error
+	if _, _, ended := sess.tally.state(); ended == nil {
+		closeErr = sess.Close() // else the service ended it normally: the drain saw to that
+	}
+	pending, _, _ := sess.tally.state()
+	sess.end()
+	sess = nil
 	r.closed = true
-	if err != nil && stream != nil {
+	if closeErr != nil {
 		// Every transcript has come; a botched closing handshake loses
 		// nothing.
-		if r.o.OnWarning != nil {
-			r.o.OnWarning(fmt.Errorf("closing the session: %w", err))
-		}
-		err = nil
+		r.warn(fmt.Errorf("closing the session: %w", closeErr))
 	}
-	if o, ok := stream.(interface{ Outstanding() int }); ok && o.Outstanding() > 0 && r.o.OnWarning != nil {
-		r.o.OnWarning(fmt.Errorf("%d transcript(s) the server started after the drain were cut off by the close", o.Outstanding()))
+	if pending > 0 {
+		r.warn(fmt.Errorf("%d transcript(s) the server started after the drain were cut off by the close", pending))
 	}
 	if r.o.OnProgress != nil {
 		r.o.OnProgress(s.high, r.transcripts.Load())
 	}
-	return err
+	return nil
 }
 
-// sendAll writes frames until the queue is closed and nothing is left to
-// replay.
-func (s *sender) sendAll(ctx context.Context) error {
+// sendAll writes frames with write until the queue is closed and nothing is
+// left to replay. A close of gone (the session ended) while it waits for
+// the next frame ends it with a *transport.ClosedError, so that a lost
+// session is replaced at once, not when the input next gives audio.
+func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(*frame.Frame) error) error {
 	r := s.r
 	for {
 		var f, buf *frame.Frame
-		replaying := s.cursor < s.live
-		if replaying {
-			f = &s.ring[s.cursor%int64(len(s.ring))]
-			if s.replay != nil {
-				if _, err := s.replay.Wait(ctx); err != nil {
-					return err
-				}
-			}
+		if s.cursor < s.live {
+			f = s.replay.Frame(s.cursor)
 		} else {
 			if s.eof {
 				return nil
 			}
-			var ok bool
-			select {
-			case buf, ok = <-r.full:
-			default:
-				// Nothing to send: give the held buffers back before
-				// waiting, so the reader can read as far ahead as
-				// ReadAhead allows while the sender waits for it.
-				s.flush()
-				select {
-				case buf, ok = <-r.full:
-				case <-ctx.Done():
-					return context.Cause(ctx)
-				}
+			var err error
+			if buf, err = s.next(ctx, gone); err != nil {
+				return err
 			}
-			if !ok {
+			if buf == nil {
 				s.eof = true
 				return nil
 			}
 			f = buf
-			if s.ring != nil {
-				slot := &s.ring[s.live%int64(len(s.ring))]
-				*slot = *buf
+			if s.replay != nil {
+				f = s.replay.Push(buf)
 				s.release(buf)
-				f, buf = slot, nil
+				buf = nil
 			}
 			s.live++
-			if s.pacer != nil {
-				if _, err := s.pacer.Wait(ctx); err != nil {
-					return err
-				}
-			}
-			now := time.Now()
-			if s.first.IsZero() {
-				s.first, s.tick = now, now
-			} else if s.pacer != nil {
-				s.hist.add(now.Sub(s.prev) - r.o.Rate.FrameDuration())
-			}
-			s.prev = now
 		}
-		err := s.write(ctx, f)
+		if s.pacer != nil {
+			if _, err := s.pacer.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		s.mark(time.Now())
+		err := write(f)
 		if buf != nil {
 			s.release(buf)
 		}
 		if err != nil {
 			return err
 		}
-		if replaying && s.pacer != nil {
-			s.pacer.After(time.Now()) // the live pacer keeps its gap from replayed frames too
-		}
 		s.cursor++
-		s.writes++
 		s.high = max(s.high, s.cursor)
-		r.pos.Store(s.cursor)
 		if r.o.OnProgress != nil && time.Since(s.tick) >= 500*time.Millisecond {
 			s.tick = time.Now()
 			r.o.OnProgress(s.high, r.transcripts.Load())
 		}
+	}
+}
+
+// next returns the next frame from the queue, or nil at its end.
+func (s *sender) next(ctx context.Context, gone <-chan struct{}) (*frame.Frame, error) {
+	select {
+	case buf, ok := <-s.r.full:
+		if !ok {
+			return nil, nil
+		}
+		return buf, nil
+	default:
+	}
+	// Nothing to send: give the held buffers back before waiting, so the
+	// reader can read as far ahead as ReadAhead allows while the sender
+	// waits for it.
+	s.flush()
+	select {
+	case buf, ok := <-s.r.full:
+		if !ok {
+			return nil, nil
+		}
+		return buf, nil
+	case <-gone:
+		return nil, &transport.ClosedError{Code: -1, Err: errors.New("the session ended while the input gave no audio")}
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// mark records the send time of the next frame for the cadence.
+func (s *sender) mark(now time.Time) {
+	if s.first.IsZero() {
+		s.first, s.tick = now, now
+	}
+	if s.pacer != nil {
+		s.cadence.Add(now)
 	}
 }
 
@@ -219,77 +233,202 @@ func (s *sender) flush() {
 	s.spare = s.spare[:0]
 }
 
-// write sends one frame, failing it after StallTimeout.
-func (s *sender) write(ctx context.Context, f *frame.Frame) error {
-	if s.stall != nil {
-		s.stall.Reset(s.r.o.StallTimeout)
-	}
-	err := s.r.dst.WriteFrame(f)
-	if s.stall != nil {
-		s.stall.Stop()
-	}
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return context.Cause(ctx)
-	case s.stalled.Load():
+// write sends one frame to sess, failing it after StallTimeout, and passes
+// the session's confirmations on to the replay buffer.
+func (s *sender) write(sess *session, w *watchdog, f *frame.Frame) error {
+	w.arm()
+	err := sess.WriteAudio(f[:])
+	stalled := w.disarm()
+	if stalled {
 		return &StallError{Frame: s.cursor, After: s.r.o.StallTimeout}
 	}
-	return fmt.Errorf("writing frame %d: %w", s.cursor, err)
+	if err != nil {
+		return fmt.Errorf("writing frame %d: %w", s.cursor, err)
+	}
+	sess.written.Add(1)
+	if s.replay != nil {
+		if c := sess.confirmed.Load(); c >= 0 {
+			s.replay.Confirm(c)
+		}
+	}
+	return nil
 }
 
-// recover replaces a lost session and sets up the replay, or returns the
-// error that ends the run.
-func (s *sender) recover(ctx context.Context, cause error) error {
-	r := s.r
-	if ctx.Err() != nil {
+// watchdog ends a session whose write does not return within a limit. Its
+// callback has always finished by the time disarm returns, so it never
+// touches a session the sender has moved on from.
+type watchdog struct {
+	t     *time.Timer
+	limit time.Duration
+	fired chan struct{} // closed once the callback has closed the session
+}
+
+func newWatchdog(sess *session, limit time.Duration) *watchdog {
+	w := &watchdog{limit: limit, fired: make(chan struct{})}
+	w.t = time.AfterFunc(time.Hour, func() {
+		sess.drop(errStalled)
+		close(w.fired)
+	})
+	w.t.Stop()
+	return w
+}
+
+var errStalled = errors.New("pipeline: the write stalled")
+
+func (w *watchdog) arm() { w.t.Reset(w.limit) }
+
+// disarm stops the watchdog and reports whether it fired.
+func (w *watchdog) disarm() bool {
+	if w.t.Stop() {
+		return false
+	}
+	<-w.fired
+	return true
+}
+
+// MissingTranscriptsError reports that transcripts were still outstanding
+// when the drain gave up waiting.
+type MissingTranscriptsError struct {
+	Missing int
+	Waited  time.Duration
+}
+
+func (e *MissingTranscriptsError) Error() string {
+	return fmt.Sprintf("pipeline: %d transcript(s) still missing after waiting %v for the server; raise the limit (-drain-timeout) if the service is slow", e.Missing, e.Waited.Round(time.Millisecond))
+}
+
+// drain waits until the service has read every frame sent and transcribed
+// every segment it ended: it asks the service to finish, pings it (a pong
+// comes after the server has read all the frames before it), then waits
+// until no segment is outstanding and none has ended for the settle time,
+// for a server whose detector lags its reading. A session the service
+// ends normally with nothing outstanding counts as drained when it has
+// settled; a session lost otherwise returns its error, for a replay.
+func (r *run) drain(ctx context.Context, sess *session) error {
+	start := time.Now()
+	limit := time.NewTimer(r.o.DrainTimeout)
+	defer limit.Stop()
+	if err := sess.Finish(ctx); err != nil {
+		return fmt.Errorf("asking the service to finish: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.o.DrainTimeout)
+	err := sess.Ping(pctx)
+	cancel()
+	pong := time.Now()
+	switch {
+	case ctx.Err() != nil:
 		return context.Cause(ctx)
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		// A dead peer, as for the pinger: replace the session, or report it.
+		sess.drop(&transport.ClosedError{Code: -1, Err: fmt.Errorf("pipeline: the server did not answer a ping within %v after the last frame: %w", r.o.DrainTimeout, err)})
+		return sess.end()
+	case err != nil:
+		// The connection broke: the listener says why.
+		return sess.end()
+	}
+	wait := time.NewTimer(settle)
+	defer wait.Stop()
+	for {
+		pending, lastEnd, ended := sess.tally.state()
+		quiet := pong
+		if lastEnd.After(quiet) {
+			quiet = lastEnd
+		}
+		settled := time.Since(quiet) >= settle
+		var ce *transport.ClosedError
+		switch {
+		case ended != nil && pending == 0 && errors.As(ended, &ce) && ce.Normal():
+			if settled || r.o.Reconnects == 0 {
+				if !settled {
+					r.warn(errors.New("the server closed the session before the drain settled; if it had not ended the last segment yet, that segment is missing"))
+				}
+				return nil // the server closed normally after everything was delivered
+			}
+			return sess.end() // replay the unsettled end to a new session
+		case ended != nil:
+			return sess.end()
+		case pending == 0 && settled:
+			return nil
+		case pending == 0:
+			wait.Reset(settle - time.Since(quiet))
+		}
+		select {
+		case <-sess.tally.changed:
+		case <-wait.C:
+		case <-limit.C:
+			if pending, _, _ = sess.tally.state(); pending == 0 {
+				return nil
+			}
+			return &MissingTranscriptsError{Missing: pending, Waited: time.Since(start)}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// recover ends the lost session sess and opens a new one, setting up the
+// replay, or returns the error that ends the run.
+func (s *sender) recover(ctx context.Context, d transport.Dialer, sess *session, cause error) (*session, error) {
+	r := s.r
+	ended := sess.end() // the listener's account, or the pipeline's reason
+	if ctx.Err() != nil {
+		return sess, context.Cause(ctx)
 	}
 	var ce *transport.ClosedError
-	if !errors.As(cause, &ce) || s.stalled.Load() {
-		return cause
+	if !errors.As(cause, &ce) {
+		return sess, cause // not a lost session: a stall, transcripts missing…
 	}
-	if s.redial == nil {
-		// The reader's account of the end is better than the writer's
-		// "use of closed connection": wait for it, briefly.
-		select {
-		case lerr := <-r.lost:
-			if errors.As(lerr, &ce) {
-				return lerr
-			}
-		case <-time.After(200 * time.Millisecond):
-		}
-		return cause
+	if errors.As(ended, &ce) {
+		cause = ended // the listener's account of the end says more than a failed write
+	}
+	if s.replay == nil {
+		return sess, cause
 	}
 	// Progress is what the server confirmed: a transcript, or a pong after
 	// frames. Frames written into socket buffers prove nothing.
-	r.ackMu.Lock()
-	progress := max(r.ackMark, r.confirmed.Load())
-	r.ackMu.Unlock()
-	if progress > s.progressAt {
+	if progress := max(sess.confirmed.Load(), sess.ponged.Load()); progress > s.progressAt {
 		s.failures = 0
+		s.progressAt = progress // a replay confirms old frames again: only new ones count
 	}
-	s.progressAt = max(s.progressAt, progress) // a replay confirms old frames again: only new ones count
-	s.stream.CloseNow()
-	select { // the events goroutine has parked; its error says most
-	case lerr := <-r.lost:
-		if errors.As(lerr, &ce) {
-			cause = lerr
+	next, err := s.redial(ctx, d, cause)
+	if err != nil {
+		return sess, err
+	}
+	if c := sess.confirmed.Load(); c >= 0 {
+		s.replay.Confirm(c) // a confirmation that came after the last write
+	}
+	start, lost := s.replay.Resume(s.cursor)
+	if lost > 0 {
+		r.stats.GivenUp += lost
+		r.warn(fmt.Errorf("AUDIO LOST: %v of audio (frames %d to %d) had not been transcribed when the session was lost and no longer fits the %v replay buffer; raise it to keep it",
+			r.o.Rate.FrameAt(lost), start-lost, start-1, r.o.Replay))
+	}
+	s.replay.NewSession(start)
+	r.stats.Reconnects++
+	r.stats.Sessions++
+	r.stats.Replayed += max(0, s.high-start)
+	r.warn(fmt.Errorf("session lost (%v); reconnected, replaying %v of audio from frame %d", cause, r.o.Rate.FrameAt(s.live-start).Round(time.Millisecond), start))
+	s.cursor = start
+	s.past.Merge(&s.cadence) // the outage is no interval of the cadence
+	s.cadence.Reset(r.o.Rate)
+	if s.pacer != nil {
+		s.pacer.Rebase(start, time.Now())
+	}
+	return r.start(ctx, next, r.stats.Sessions, start), nil
+}
+
+// redial opens a new session, backing off between attempts, until one
+// opens, the attempts run out, the run ends (ctx) or it is stopped.
+func (s *sender) redial(ctx context.Context, d transport.Dialer, cause error) (transport.Session, error) {
+	r := s.r
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.stopCtx, cancel)()
+	ended := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
 		}
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	r.ackMu.Lock()
-	if r.pingErr != nil {
-		cause = &transport.ClosedError{Code: -1, Err: r.pingErr}
-		r.pingErr = nil
-	}
-	r.ackMu.Unlock()
-	warn := func(format string, args ...any) {
-		if r.o.OnWarning != nil {
-			r.o.OnWarning(fmt.Errorf(format, args...))
-		}
+		return fmt.Errorf("%w while a lost session was being replaced (%v)", ErrStopped, cause)
 	}
 	var err error
 	for {
@@ -298,127 +437,53 @@ func (s *sender) recover(ctx context.Context, cause error) error {
 			if err == nil {
 				err = cause
 			}
-			return fmt.Errorf("pipeline: the session was lost and %d reconnections did not bring the stream forward: %w", r.o.Reconnects, err)
+			return nil, fmt.Errorf("pipeline: the session was lost and %d reconnections did not bring the stream forward: %w", r.o.Reconnects, err)
 		}
-		stopped := func() error {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			return fmt.Errorf("%w while a lost session was being replaced (%v)", ErrStopped, cause)
+		if sleep(rctx, backoff(s.failures)) != nil {
+			return nil, ended()
 		}
-		if sleep(r.stopCtx, backoff(s.failures)) != nil {
-			return stopped()
-		}
-		dctx, cancel := context.WithTimeout(r.stopCtx, r.o.ConnectTimeout)
-		err = s.redial.Redial(dctx)
-		cancel()
+		dctx, dcancel := r.dialContext(rctx)
+		var next transport.Session
+		next, err = d.Dial(dctx) // a timeout's error names the limit, through dctx's cause
+		dcancel()
 		if err == nil {
-			break
+			return next, nil
 		}
-		if r.stopCtx.Err() != nil {
-			return stopped()
+		if rctx.Err() != nil {
+			return nil, ended()
 		}
 		var he *transport.HandshakeError
-		if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
-			return err // retrying a refused key does not help
+		if errors.As(err, &he) && he.Final() {
+			return nil, err // retrying a refused key does not help
 		}
-		warn("reconnection attempt %d failed: %v", s.failures, err)
+		r.warn(fmt.Errorf("reconnection attempt %d failed: %v", s.failures, err))
 	}
-
-	r.ackMu.Lock()
-	start, mark, floor := r.ack, r.ackMark, r.sessionStart
-	r.ackMu.Unlock()
-	if mark > floor {
-		if g, ok := s.silentGap(max(floor, mark-r.o.Rate.FramesIn(gapWindow)), mark); ok {
-			start = g
-		}
-	}
-	if oldest := max(0, s.live-int64(len(s.ring))); start < oldest {
-		gone := oldest - start
-		r.stats.GivenUp += gone
-		warn("AUDIO LOST: %v of audio (frames %d to %d) had not been transcribed when the session was lost and no longer fits the %v replay buffer; raise it to keep it",
-			r.o.Rate.FrameAt(gone), start, oldest-1, r.o.Replay)
-		start = oldest
-	}
-	start = min(start, s.cursor)
-	r.stats.Reconnects++
-	r.stats.Replayed += max(0, s.high-start)
-	warn("session lost (%v); reconnected, replaying %v of audio from frame %d", cause, r.o.Rate.FrameAt(s.live-start).Round(time.Millisecond), start)
-	s.cursor = start
-	r.pos.Store(start)
-	if !r.o.Unpaced {
-		s.replay = newPacer(r.o.Rate) // the replay keeps the cadence from now
-	}
-	select {
-	case r.resume <- start:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	return nil
 }
 
-// Where a replay starts. The server's segment ended at least its 500 ms of
-// silence before the processing event's position (mark), and the next speech
-// may have begun since. Looking back from mark over gapWindow, the latest
-// stretch of at least gapMin of quiet frames (RMS below quietDBFS) is the
-// silence after the finished segment; the replay starts preRoll before its
-// end, or at its start if it is shorter. This holds whatever the delay of
-// the processing event, up to gapWindow; without such a stretch (noisy
-// audio), the replay starts replayMargin before mark.
+// Where a replay starts (see replayBuffer). The server's segment ended at
+// least its 500 ms of silence before the processing event's position
+// (mark), and the next speech may have begun since. Looking back from mark
+// over gapWindow, the latest stretch of at least gapMin of quiet frames
+// (RMS below quietDBFS) is the silence after the finished segment; the
+// replay starts preRoll before its end, or at its start if it is shorter.
+// This holds whatever the delay of the processing event, up to gapWindow;
+// without such a stretch (noisy audio), the replay starts replayMargin
+// before mark: the service ends a segment after 500 ms of silence, so going
+// back 450 ms never reaches into the finished speech, and covers a
+// processing event up to 450 ms late.
 const (
-	gapWindow = 5 * time.Second
-	gapMin    = 450 * time.Millisecond
-	preRoll   = 250 * time.Millisecond
-	quietDBFS = -40
+	gapWindow    = 5 * time.Second
+	gapMin       = 450 * time.Millisecond
+	preRoll      = 250 * time.Millisecond
+	quietDBFS    = -40
+	replayMargin = 450 * time.Millisecond
 )
 
-// quietSumSquares is the sum of squared samples of a frame at quietDBFS.
-var quietSumSquares = func() int64 {
-	a := 32768 * math.Pow(10, quietDBFS/20.0)
-	return int64(a * a * frame.Samples)
-}()
+// pacerClock returns the clock of the pacers Run and Stream make: nil, the
+// precise one, except in tests on a fake clock.
+var pacerClock = func() frame.Clock { return nil }
 
-func quiet(f *frame.Frame) bool {
-	var sum int64
-	for i := 0; i < frame.Size; i += 2 {
-		v := int64(int16(binary.LittleEndian.Uint16(f[i:])))
-		sum += v * v
-	}
-	return sum < quietSumSquares
-}
-
-// silentGap finds the replay start in frames [lo, hi) of the ring, as
-// described at gapWindow.
-func (s *sender) silentGap(lo, hi int64) (int64, bool) {
-	lo = max(lo, s.live-int64(len(s.ring)))
-	need := s.r.o.Rate.FramesIn(gapMin)
-	run, end := int64(0), hi // quiet frames counted back from end
-	for i := hi - 1; i >= lo; i-- {
-		if quiet(&s.ring[i%int64(len(s.ring))]) {
-			run++
-			continue
-		}
-		if run >= need {
-			break
-		}
-		run, end = 0, i
-	}
-	if run < need {
-		return 0, false
-	}
-	startOfRun := end - run
-	return max(startOfRun, end-s.r.o.Rate.FramesIn(preRoll)), true
-}
-
-// pacerFine is the Fine of the pacers Run makes; tests on a fake clock
-// set it to 0.
-var pacerFine = frame.DefaultFine
-
-func newPacer(r frame.Rate) *frame.Pacer {
-	p := frame.NewPacer(r)
-	p.Fine = pacerFine
-	return p
-}
+func newPacer(r frame.Rate) *frame.Pacer { return frame.NewPacerClock(r, pacerClock()) }
 
 // backoff returns the wait before reconnection attempt n (1-based):
 // exponential from 250 ms, at most 5 s, with full jitter in its upper half.
@@ -438,20 +503,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// recordCadence summarises the live frames' send times.
+// recordCadence summarises the send times of the paced frames.
 func (s *sender) recordCadence() {
-	r := s.r
-	if s.pacer == nil || s.live < 2 {
+	if s.pacer == nil {
 		return
 	}
-	r.stats.Pace = s.pacer.Stats()
-	r.stats.Cadence = Cadence{
-		Frames: s.live,
-		P50:    s.hist.quantile(0.5),
-		P99:    s.hist.quantile(0.99),
-		Max:    s.hist.max,
-		Drift:  s.prev.Sub(s.first) - r.o.Rate.FrameAt(s.live-1),
-	}
+	all := s.past
+	all.Merge(&s.cadence)
+	s.r.stats.Cadence = all.Cadence()
+	s.r.stats.Pace = s.pacer.Stats()
 }
 
 // record copies the sender's counts into the stats.

@@ -1,4 +1,4 @@
-//go:build !race
+//go:build !race && cgo
 
 // The soak counts goroutines and resident memory, which the race detector
 // inflates; .ci/run runs it in a pass without -race.
@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
+	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/sink"
-	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 func rssKiB(t *testing.T) int64 {
@@ -63,13 +64,16 @@ func TestSoak(t *testing.T) {
 	var g100, rss100 int64
 	var heap100 uint64
 	var ms runtime.MemStats
+	d, err := vachana.NewDialer(vachana.Config{URL: srv.URL, APIKey: "soak"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(s time.Duration) { settle = s }(settle)
+	settle = 0 // the reference server's detector keeps up with its reading
 	for i := 1; i <= 1000; i++ {
-		ws, err := sink.Dial(context.Background(), transport.Config{URL: srv.URL, APIKey: "soak"})
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		ws.Settle = 0 // the reference server's detector keeps up with its reading
-		stats, err := Run(context.Background(), bytes.NewReader(in), ws, &Options{InputRate: 48000, Unpaced: true, TailSilence: 100 * time.Millisecond})
+		src := from48k(t, in)
+		stats, err := Stream(context.Background(), src, d, &Options{Unpaced: true, TailSilence: 100 * time.Millisecond})
+		src.Close()
 		if err != nil || stats.Transcripts != 1 {
 			t.Fatalf("stream %d: %v, %d transcripts", i, err, stats.Transcripts)
 		}
@@ -92,6 +96,16 @@ func TestSoak(t *testing.T) {
 	}
 }
 
+// from48k returns in, s16le mono at 48 kHz, resampled to 16 kHz, as a
+// caller composes the resampler in front of the pipeline.
+func from48k(t *testing.T, in []byte) *resample.Reader {
+	r, err := resample.New(bytes.NewReader(in), 48000, 16000, resample.High)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestSoakErrorPaths runs 2000 resampled runs that end badly — a sink that
 // fails, a context cancelled from the start — and checks that soxr's C
 // memory and the goroutines are released on those paths too.
@@ -107,10 +121,16 @@ func TestSoakErrorPaths(t *testing.T) {
 	var heap100 uint64
 	var ms runtime.MemStats
 	for i := 1; i <= 1000; i++ {
-		if _, err := Run(context.Background(), bytes.NewReader(in), &failingSink{}, &Options{InputRate: 48000, Unpaced: true}); err == nil {
+		src := from48k(t, in)
+		_, err := Run(context.Background(), src, &failingSink{}, &Options{Unpaced: true})
+		src.Close()
+		if err == nil {
 			t.Fatal("the failing sink did not fail the run")
 		}
-		if _, err := Run(cancelled, bytes.NewReader(in), &sink.Discard{}, &Options{InputRate: 48000}); err == nil {
+		src = from48k(t, in)
+		_, err = Run(cancelled, src, &sink.Discard{}, nil)
+		src.Close()
+		if err == nil {
 			t.Fatal("a cancelled run succeeded")
 		}
 		if i == 100 || i == 1000 {

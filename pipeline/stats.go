@@ -2,7 +2,7 @@ package pipeline
 
 import (
 	"fmt"
-	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +18,7 @@ type Stats struct {
 	Frames     int64         // frames written to the sink, tail included
 	Elapsed    time.Duration // from the first frame to the end of the run
 
-	Cadence Cadence         // how steadily frames left; zero when unpaced
+	Cadence frame.Cadence   // how steadily frames left, just before each write, a session break left out; zero when unpaced
 	Pace    frame.PaceStats // frames the pacer released late
 
 	Events      int     // server events received
@@ -38,15 +38,6 @@ type Stats struct {
 
 // Bytes returns the number of bytes written to the sink.
 func (s *Stats) Bytes() int64 { return s.Frames * frame.Size }
-
-// Cadence summarises the intervals between frame sends, measured just before
-// each write: the deviation of each interval from the frame period, and the
-// drift of the last send from the exact schedule.
-type Cadence struct {
-	Frames        int64
-	P50, P99, Max time.Duration // |interval − period|
-	Drift         time.Duration // (last − first send) − exact duration of the frames between, signed
-}
 
 // Summary holds the median and maximum of a set of durations.
 type Summary struct {
@@ -87,65 +78,20 @@ func (s *Stats) String() string {
 	return b.String()
 }
 
-// histogram records durations in microseconds with about 1.5 % precision
-// above 128 µs and exactly below, in a fixed array: recording allocates
-// nothing and its size does not grow with the stream.
-type histogram struct {
-	counts [128 + 30*64]uint32
-	n      int64
-	max    time.Duration
-}
+// summary collects durations for a [Summary]: one a segment, so keeping
+// them costs a few bytes a segment.
+type summary struct{ ds []time.Duration }
 
-func histIndex(us uint64) int {
-	if us < 128 {
-		return int(us)
-	}
-	e := bits.Len64(us) - 7 // ≥ 1
-	m := us >> e            // in [64, 127]
-	i := 128 + (e-1)*64 + int(m-64)
-	return min(i, 128+30*64-1)
-}
+func (s *summary) add(d time.Duration) { s.ds = append(s.ds, d) }
 
-func histValue(i int) time.Duration {
-	if i < 128 {
-		return time.Duration(i) * time.Microsecond
-	}
-	e := (i-128)/64 + 1
-	m := uint64((i-128)%64 + 64)
-	lo := m << e
-	return time.Duration(lo+(uint64(1)<<e)/2) * time.Microsecond // the bucket's middle
-}
-
-func (h *histogram) add(d time.Duration) {
-	if d < 0 {
-		d = -d
-	}
-	h.counts[histIndex(uint64(d/time.Microsecond))]++
-	h.n++
-	h.max = max(h.max, d)
-}
-
-// quantile returns the value below which a fraction q of the samples lie.
-func (h *histogram) quantile(q float64) time.Duration {
-	if h.n == 0 {
-		return 0
-	}
-	rank := int64(q*float64(h.n-1)) + 1
-	var seen int64
-	for i, c := range h.counts {
-		seen += int64(c)
-		if seen >= rank {
-			return min(histValue(i), h.max)
-		}
-	}
-	return h.max
-}
-
-// summary collects durations for a [Summary] without keeping them.
-type summary struct{ h histogram }
-
-func (s *summary) add(d time.Duration) { s.h.add(d) }
-
+// result returns the nearest-rank median (the ⌈n/2⌉-th smallest, the rule
+// of [frame.Cadence]) and the maximum.
 func (s *summary) result() Summary {
-	return Summary{N: int(s.h.n), P50: s.h.quantile(0.5), Max: s.h.max}
+	n := len(s.ds)
+	if n == 0 {
+		return Summary{}
+	}
+	ds := slices.Clone(s.ds)
+	slices.Sort(ds)
+	return Summary{N: n, P50: ds[(n+1)/2-1], Max: ds[n-1]}
 }

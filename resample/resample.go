@@ -2,13 +2,17 @@
 // with libsoxr (through github.com/zaf/resample), the resampler of SoX.
 //
 // A [Reader] pulls samples at the input rate from an io.Reader and returns
-// them at the output rate. It works around the traps of zaf/resample:
+// them at the output rate: it is a stage to put between a reader of audio
+// and whatever reads it (see [Reader] for its lifecycle). It works around
+// the traps of zaf/resample:
 //
 //   - zaf drops input unless every Write holds a whole multiple of
 //     L = in/gcd(in, out) frames. The Reader feeds it fixed blocks of a
 //     multiple of L samples (about 100 ms), whatever sizes its source returns,
-//     and pads only the very last block, then cuts the output to the exact
-//     length the rate ratio implies: round(n × out / in) samples for n in.
+//     and pads only the very last block (with silence, to a whole block: zaf
+//     refuses a write too short to make an output sample), then cuts the
+//     output to the exact length the rate ratio implies: round(n × out / in)
+//     samples for n in.
 //   - zaf's 16-bit mode dithers with a clock seed, so identical runs differ.
 //     The Reader resamples in 32-bit float, which is deterministic, and
 //     converts to 16 bits itself, rounding to nearest and clamping.
@@ -30,9 +34,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"time"
 
 	zaf "github.com/zaf/resample"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
 )
 
 // Quality selects the soxr recipe. The zero value is High.
@@ -83,14 +88,23 @@ func ParseQuality(s string) (Quality, error) {
 	return 0, fmt.Errorf("resample: unknown quality %q; use quick, low, medium, high or very-high", s)
 }
 
-// MaxRate bounds the rates a Reader accepts.
-const MaxRate = 768000
-
-// blockTime is the audio per block handed to soxr, in units of 1/blockDiv s.
+// blockDiv sets the audio per block handed to soxr: about 1/blockDiv s.
 const blockDiv = 10
 
-// Reader resamples mono s16le from its source. It is not safe for concurrent
-// use.
+// Reader resamples mono s16le from its source. It is an io.Reader stage:
+//
+//	rs, err := resample.New(src, 48000, 16000, resample.High)
+//	if err != nil { … }
+//	defer rs.Close() // always: it frees soxr's C memory
+//	io.Copy(dst, rs)  // or hand rs to the next stage as its io.Reader
+//
+// Read it until it returns an error. io.EOF from src (an input that ends, or
+// is ended early, as by Input.Stop of package source) makes it resample what
+// it holds, flush soxr and return io.EOF after the last sample; another error
+// of src is returned the same way, after that output. Close must be called
+// on every path, after the last Read: a Reader abandoned without Close leaks
+// C memory. Close does not close src. A Reader is not safe for concurrent
+// use: one goroutine reads it and then closes it.
 type Reader struct {
 	src     io.Reader
 	in, out int64 // rates
@@ -103,15 +117,21 @@ type Reader struct {
 	off     int            // read offset in pending
 
 	nIn, nOut int64 // samples read from src, samples returned
-	eof       bool  // src is exhausted and soxr flushed
-	err       error // sticky
+	// end is why the input ended, once it has (soxr is then flushed and
+	// freed): io.EOF, the error of src, or soxr's. Read returns it, and
+	// keeps returning it, once pending is drained.
+	end error
 }
 
+// errClosed is returned by Read after Close.
+var errClosed = errors.New("resample: Read after Close")
+
 // New returns a Reader converting src, mono s16le at rate in, to rate out.
-// Equal rates make a pass-through that never touches soxr.
-func New(src io.Reader, in, out int, q Quality) (*Reader, error) {
-	if in <= 0 || out <= 0 || in > MaxRate || out > MaxRate {
-		return nil, fmt.Errorf("resample: rates %d Hz → %d Hz: each must be between 1 and %d Hz", in, out, MaxRate)
+// Each rate must be between 1 Hz and [frame.MaxRate]. Equal rates make a
+// pass-through that never touches soxr.
+func New(src io.Reader, in, out frame.Rate, q Quality) (*Reader, error) {
+	if in <= 0 || out <= 0 || in > frame.MaxRate || out > frame.MaxRate {
+		return nil, fmt.Errorf("resample: rates %d Hz → %d Hz: each must be between 1 and %d Hz", in, out, frame.MaxRate)
 	}
 	if q < 0 || int(q) >= len(zafQuality) {
 		return nil, fmt.Errorf("resample: invalid quality %d", int(q))
@@ -153,45 +173,37 @@ func (c *collector) Write(p []byte) (int, error) {
 // Bypass reports whether the Reader passes samples through unchanged.
 func (r *Reader) Bypass() bool { return r.l == 0 }
 
-// SetReadDeadline sets the deadline of the source, if it has one, so a
-// pipeline can interrupt a Read blocked on it.
-func (r *Reader) SetReadDeadline(t time.Time) error {
-	if d, ok := r.src.(interface{ SetReadDeadline(time.Time) error }); ok {
-		return d.SetReadDeadline(t)
-	}
-	return errors.ErrUnsupported
-}
-
-// Read returns resampled mono s16le samples.
+// Read fills p with resampled mono s16le samples: whole samples only, so a
+// p of one byte reads nothing. It returns io.EOF after the last sample. A
+// read error of the source other than io.EOF ends the input the same way
+// (what was read before it is resampled and soxr flushed) and is returned
+// after that output instead of io.EOF, and on every later call.
 func (r *Reader) Read(p []byte) (int, error) {
 	if r.Bypass() {
+		if r.end != nil {
+			return 0, r.end
+		}
 		return r.src.Read(p)
-	}
-	if r.err != nil {
-		return 0, r.err
 	}
 	p = p[:len(p)&^1]
 	if len(p) == 0 {
 		return 0, nil
 	}
 	for r.off == len(r.pending) {
-		if r.eof {
-			return 0, io.EOF
+		if r.end != nil {
+			return 0, r.end
 		}
 		r.pending, r.off = r.pending[:0], 0
-		if err := r.fill(); err != nil {
-			r.err = err
-			return 0, err
-		}
+		r.fill()
 	}
 	// Return at most the samples the ratio allows so far; the cut only
 	// bites at the end, where padding added output.
 	n := min(len(p)/2, (len(r.pending)-r.off)/4)
-	if r.eof {
+	if r.end != nil {
 		n = int(min(int64(n), r.expected()-r.nOut))
 		if n <= 0 {
 			r.off = len(r.pending)
-			return 0, io.EOF
+			return 0, r.end
 		}
 	}
 	for i := range n {
@@ -209,42 +221,44 @@ func (r *Reader) expected() int64 {
 	return (r.nIn*r.out + r.in/2) / r.in
 }
 
-// fill reads one block from src and resamples it; at the end of src it pads
-// the last block to a multiple of L and flushes soxr.
-func (r *Reader) fill() error {
+// fill reads one block from src and resamples it into pending. When src
+// ends, with io.EOF or another error, it sets end, resamples the partly
+// filled last block padded with silence to a whole block, and flushes and
+// frees soxr.
+func (r *Reader) fill() {
 	n, err := io.ReadFull(r.src, r.raw)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		err = nil
-		r.eof = true
+	switch err {
+	case nil:
+	case io.EOF, io.ErrUnexpectedEOF:
+		r.end = io.EOF
+	default:
+		r.end = err
 	}
-	if err != nil {
-		return err
+	if n%2 == 1 { // only at the end: raw holds whole samples
+		n--
+		if r.end == io.EOF {
+			r.end = errors.New("resample: input ends with half a sample")
+		}
 	}
-	if n%2 == 1 {
-		return errors.New("resample: input ends with half a sample")
-	}
-	samples := int64(n / 2)
-	r.nIn += samples
-	if samples > 0 {
-		whole := (samples + r.l - 1) / r.l * r.l // pad with silence to a multiple of L
+	if samples := int64(n / 2); samples > 0 {
 		for i := range samples {
 			v := float32(int16(binary.LittleEndian.Uint16(r.raw[2*i:]))) / 32768
 			binary.LittleEndian.PutUint32(r.f32[4*i:], math.Float32bits(v))
 		}
-		clear(r.f32[4*samples : 4*whole])
-		if _, err := r.rs.Write(r.f32[:4*whole]); err != nil {
-			return fmt.Errorf("resample: %w", err)
+		clear(r.f32[4*samples:]) // the silence after the end; cut from the output
+		if _, err := r.rs.Write(r.f32); err != nil && (r.end == nil || r.end == io.EOF) {
+			r.end = fmt.Errorf("resample: %w", err)
 		}
+		r.nIn += samples
 	}
-	if r.eof {
+	if r.end != nil {
 		// Close flushes what soxr holds back (its delay) and frees it.
 		err := r.rs.Close()
 		r.rs = nil
-		if err != nil {
-			return fmt.Errorf("resample: flushing: %w", err)
+		if err != nil && r.end == io.EOF {
+			r.end = fmt.Errorf("resample: flushing: %w", err)
 		}
 	}
-	return nil
 }
 
 // toS16 rounds a float sample (full scale ±1.0) to 16 bits, clamping.
@@ -253,9 +267,16 @@ func toS16(v float32) int16 {
 	return int16(max(-32768, min(32767, x)))
 }
 
-// Close frees the resampler's C memory. It is safe to call more than once,
-// and must be called on every path, also when Read was not read to EOF.
+// Close frees the resampler's C memory. It must be called on every path,
+// also when Read was not read to the end, and after the last Read has
+// returned: it is not safe to call concurrently with Read. It does not close
+// the source. Close is safe to call more than once; a Read after it returns
+// an error.
 func (r *Reader) Close() error {
+	if r.end == nil {
+		r.end = errClosed
+		r.pending, r.off = r.pending[:0], 0
+	}
 	if r.rs == nil {
 		return nil
 	}

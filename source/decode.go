@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
 )
 
 // Encoding is how one sample is stored.
@@ -70,16 +72,14 @@ func (e Encoding) Size() int {
 	return 0
 }
 
-// Limits on what a Format may describe; beyond them a header is corrupt.
-const (
-	MaxChannels = 64
-	MaxRate     = 768000
-)
+// MaxChannels is the most channels a Format may have; beyond it a header is
+// taken to be corrupt, as beyond [frame.MaxRate].
+const MaxChannels = 64
 
 // Format describes interleaved PCM.
 type Format struct {
 	Encoding Encoding
-	Rate     int // samples per second per channel
+	Rate     frame.Rate // samples per second per channel
 	Channels int
 }
 
@@ -101,8 +101,8 @@ func (f Format) Validate() error {
 		return fmt.Errorf("%d channels is more than the %d supported: the header is probably corrupt", f.Channels, MaxChannels)
 	case f.Rate <= 0:
 		return fmt.Errorf("sample rate %d Hz: it must be positive", f.Rate)
-	case f.Rate > MaxRate:
-		return fmt.Errorf("sample rate %d Hz is above the %d Hz supported: the header is probably corrupt", f.Rate, MaxRate)
+	case f.Rate > frame.MaxRate:
+		return fmt.Errorf("sample rate %d Hz is above the %d Hz supported: the header is probably corrupt", f.Rate, frame.MaxRate)
 	}
 	return nil
 }
@@ -133,6 +133,7 @@ type Decoder struct {
 	nout  int
 	total int64 // input bytes read
 	err   error // end-of-input problem, for Err
+	rerr  error // read error of r: sticky, returned once the samples before it are out
 	eof   bool
 }
 
@@ -158,7 +159,10 @@ func (d *Decoder) InputBytes() int64 { return d.total }
 func (d *Decoder) Err() error { return d.err }
 
 // Read fills p with mono s16le samples. It returns io.EOF at the end of the
-// input, and any read error of the underlying reader.
+// input. A read error of the underlying reader is returned once the samples
+// read before it have been returned (an incomplete sample just before it is
+// dropped), and again on every later call: it is never turned into a clean
+// end of input.
 func (d *Decoder) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -201,16 +205,19 @@ func (d *Decoder) Read(p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
+		if d.rerr != nil {
+			if written > 0 {
+				return written, nil // the error comes on the next call
+			}
+			return 0, d.rerr
+		}
 		m, err := d.r.Read(d.in[d.n:])
 		d.n += m
 		d.total += int64(m)
 		if err == io.EOF {
 			d.eof = true
 		} else if err != nil {
-			if written > 0 {
-				return written, nil // report the error on the next call
-			}
-			return 0, err
+			d.rerr = err // decode what came with it first
 		}
 	}
 }

@@ -257,7 +257,7 @@ func TestBadInput(t *testing.T) {
 		{"empty", nil, Options{}, ErrEmpty, "empty"},
 		{"truncated RIFF header", []byte("RIFF\x00\x00"), Options{}, ErrBadWAV, "before the RIFF header"},
 		{"not WAVE", []byte("RIFF\x10\x00\x00\x00AVI LIST"), Options{}, ErrNotWAV, "AVI"},
-		{"wav forced on raw", []byte("hello world, not audio"), Options{Container: WAV}, ErrNotWAV, "not RIFF"},
+		{"wav forced on raw", []byte("hello world, not audio"), Options{Container: WAV}, ErrNotWAV, "no RIFF header; it starts with \"hell\""},
 		{"no fmt", wavFile(nil, nil, 4, []byte{1, 2, 3, 4}), Options{}, ErrBadWAV, "before the fmt"},
 		{"0 channels", wavFile(pcmFmt(1, 0, 16000, 16), [][2]string{{"fmt ", ""}}, 4, nil), Options{}, ErrBadWAV, "0 channels"},
 		{"0 Hz", wavFile(pcmFmt(1, 1, 0, 16), [][2]string{{"fmt ", ""}}, 4, nil), Options{}, ErrBadWAV, "0 Hz"},

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
+	"path/filepath"
+	"strings"
 
 	"github.com/go-audio/audio"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
 )
 
 // Container says how to read the input.
@@ -15,7 +18,7 @@ type Container uint8
 
 // Containers.
 const (
-	Auto Container = iota // WAV if the input starts with a RIFF/RF64 header, raw PCM otherwise
+	Auto Container = iota // WAV if the input starts with a RIFF/RF64 header or is named *.wav, raw PCM otherwise
 	WAV
 	Raw
 )
@@ -33,9 +36,15 @@ func ParseContainer(s string) (Container, error) {
 	return 0, fmt.Errorf("source: unknown input format %q; use auto, wav or raw", s)
 }
 
-// Options says how to read an input.
+// Options says how to read an input. The zero value reads WAV; raw PCM
+// needs at least Raw.Rate.
 type Options struct {
+	// Container is how to read the input; default Auto.
 	Container Container
+	// Name is the input's file name, if it has one. With Auto, a name
+	// ending in .wav or .wave (in any case) means WAV: an input named so
+	// without a RIFF header is refused rather than read as raw PCM.
+	Name string
 	// Raw describes raw PCM input: its encoding (default S16LE), rate and
 	// channels (default 1). It is ignored for WAV, whose header says.
 	Raw Format
@@ -44,19 +53,21 @@ type Options struct {
 // ErrEmpty reports an input with no bytes at all.
 var ErrEmpty = errors.New("source: the input is empty")
 
-// Source is an input decoded to mono s16le: Read returns samples at
-// Format().Rate. It forwards SetReadDeadline to the underlying reader, so a
-// pipeline can interrupt it.
-type Source struct {
-	r    io.Reader // the underlying reader, for SetReadDeadline
+// Reader is an input decoded to mono s16le: Read returns samples at
+// Format().Rate. It ends when its input ends: io.EOF from the input (as after
+// [Input.Stop]) ends it normally, any other error is returned after the
+// samples read before it. It is not safe for concurrent use.
+type Reader struct {
 	dec  *Decoder
 	data *dataReader // WAV data chunk; nil for raw
 	wav  *WAVInfo
 }
 
 // NewReader reads the start of r to tell WAV from raw PCM (for Auto), reads
-// the WAV header if there is one, and returns a Source decoding the rest.
-func NewReader(r io.Reader, opts Options) (*Source, error) {
+// the WAV header if there is one, and returns a Reader decoding the rest.
+// Content that is known compressed audio (MP3, Ogg, FLAC, MP4…) is refused
+// with a hint to convert it, unless the container is Raw.
+func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	var head [12]byte
 	n, err := io.ReadFull(r, head[:])
 	switch {
@@ -68,24 +79,32 @@ func NewReader(r io.Reader, opts Options) (*Source, error) {
 	body := io.MultiReader(bytes.NewReader(head[:n]), r)
 	isRIFF := n >= 4 && (string(head[:4]) == "RIFF" || string(head[:4]) == "RF64" || string(head[:4]) == "BW64")
 	c := opts.Container
+	if c == Auto && isWAVName(opts.Name) {
+		c = WAV
+	}
+	if c != Raw && !isRIFF {
+		if kind := sniffContainer(head[:n]); kind != "" {
+			return nil, fmt.Errorf("source: the input looks like %s, not WAV or raw PCM; convert it first, e.g. ffmpeg -i INPUT -f s16le -ac 1 -ar 16000 - | vachana-pipe", kind)
+		}
+	}
 	if c == Auto {
 		c = Raw
 		if isRIFF {
 			c = WAV
-		} else if kind := sniffContainer(head[:n]); kind != "" {
-			return nil, fmt.Errorf("source: the input looks like %s, not WAV or raw PCM; convert it first, e.g. ffmpeg -i INPUT -f s16le -ac 1 -ar 16000 - | vachana-pipe", kind)
 		}
 	}
-	s := &Source{r: r}
-	if c == WAV {
+	s := &Reader{}
+	if c == WAV { // ReadWAVHeader refuses an input without a RIFF header
 		info, err := ReadWAVHeader(body)
 		if err != nil {
 			return nil, err
 		}
 		s.wav = &info
 		s.data = &dataReader{r: body, left: info.DataSize, want: info.DataSize}
-		s.dec, err = NewDecoder(s.data, info.Format)
-		return s, err
+		if s.dec, err = NewDecoder(s.data, info.Format); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	f := opts.Raw
 	if f.Encoding == 0 {
@@ -100,8 +119,16 @@ func NewReader(r io.Reader, opts Options) (*Source, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("source: raw input: %w", err)
 	}
-	s.dec, err = NewDecoder(body, f)
-	return s, err
+	if s.dec, err = NewDecoder(body, f); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// isWAVName reports whether a file name says WAV: *.wav or *.wave.
+func isWAVName(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".wav" || ext == ".wave"
 }
 
 // sniffContainer names a compressed or container format recognised by its
@@ -131,19 +158,19 @@ func sniffContainer(b []byte) string {
 	return ""
 }
 
-// Read returns mono s16le samples.
-func (s *Source) Read(p []byte) (int, error) { return s.dec.Read(p) }
+// Read fills p with mono s16le samples, as [Decoder.Read] does.
+func (s *Reader) Read(p []byte) (int, error) { return s.dec.Read(p) }
 
 // Format returns the format of the input as stored (before decoding).
-func (s *Source) Format() Format { return s.dec.Format() }
+func (s *Reader) Format() Format { return s.dec.Format() }
 
 // WAV returns the WAV header, or nil for raw input.
-func (s *Source) WAV() *WAVInfo { return s.wav }
+func (s *Reader) WAV() *WAVInfo { return s.wav }
 
 // Err returns what was wrong with the end of the input once Read has
 // returned io.EOF: a WAV data chunk shorter than its header said
 // ([ErrTruncated]), or an incomplete last sample ([ErrPartialSample]).
-func (s *Source) Err() error {
+func (s *Reader) Err() error {
 	if s.data != nil && s.data.trunc {
 		got := s.data.want - s.data.left
 		return fmt.Errorf("%w: the header announces %d bytes of audio, the input has %d", ErrTruncated, s.data.want, got)
@@ -151,18 +178,10 @@ func (s *Source) Err() error {
 	return s.dec.Err()
 }
 
-// SetReadDeadline sets the deadline of the underlying reader, if it has one.
-func (s *Source) SetReadDeadline(t time.Time) error {
-	if d, ok := s.r.(interface{ SetReadDeadline(time.Time) error }); ok {
-		return d.SetReadDeadline(t)
-	}
-	return errors.ErrUnsupported
-}
-
-// FromIntBuffer returns a Source reading the samples of a go-audio buffer,
+// FromIntBuffer returns a Reader reading the samples of a go-audio buffer,
 // as its decoders produce them: SourceBitDepth 8 (unsigned), 16, 24 or 32, and
 // Format giving the rate and channels.
-func FromIntBuffer(buf *audio.IntBuffer) (*Source, error) {
+func FromIntBuffer(buf *audio.IntBuffer) (*Reader, error) {
 	if buf == nil || buf.Format == nil {
 		return nil, errors.New("source: IntBuffer without a Format")
 	}
@@ -173,12 +192,12 @@ func FromIntBuffer(buf *audio.IntBuffer) (*Source, error) {
 	if depth != 8 && depth != 16 && depth != 24 && depth != 32 {
 		return nil, fmt.Errorf("source: IntBuffer of %d-bit samples; want 8, 16, 24 or 32", depth)
 	}
-	f := Format{Encoding: S32LE, Rate: buf.Format.SampleRate, Channels: buf.Format.NumChannels}
+	f := Format{Encoding: S32LE, Rate: frame.Rate(buf.Format.SampleRate), Channels: buf.Format.NumChannels}
 	dec, err := NewDecoder(&intReader{data: buf.Data, depth: depth}, f)
 	if err != nil {
 		return nil, err
 	}
-	return &Source{r: nil, dec: dec}, nil
+	return &Reader{dec: dec}, nil
 }
 
 // intReader encodes go-audio ints as s32le.

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
 )
 
 // WAV format tags (the fmt chunk's wFormatTag).
@@ -56,20 +59,20 @@ type WAVInfo struct {
 // any order, odd-sized ones with their pad byte. It returns once r is
 // positioned at the first sample. A data size of 0 or 0xFFFFFFFF (and an
 // RF64 size it cannot find) means the data runs to the end of the input, as
-// in WAV written to a pipe.
+// in WAV written to a pipe. An input that does not start with RIFF, RF64 or
+// BW64 is refused with [ErrNotWAV] ("no RIFF header").
 func ReadWAVHeader(r io.Reader) (WAVInfo, error) {
 	var info WAVInfo
 	var hdr [12]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	n, err := io.ReadFull(r, hdr[:])
+	magic := string(hdr[:min(n, 4)])
+	if !strings.HasPrefix("RIFF", magic) && !strings.HasPrefix("RF64", magic) && !strings.HasPrefix("BW64", magic) {
+		return info, fmt.Errorf("%w: no RIFF header; it starts with %s", ErrNotWAV, quoteStart([]byte(magic)))
+	}
+	if err != nil {
 		return info, headerEOF(err, "RIFF header")
 	}
-	switch string(hdr[0:4]) {
-	case "RIFF":
-	case "RF64", "BW64":
-		info.RF64 = true
-	default:
-		return info, fmt.Errorf("%w: it starts with %q, not RIFF", ErrNotWAV, printable(hdr[0:4]))
-	}
+	info.RF64 = magic != "RIFF"
 	if string(hdr[8:12]) != "WAVE" {
 		return info, fmt.Errorf("%w: a RIFF file of type %q, not WAVE", ErrNotWAV, printable(hdr[8:12]))
 	}
@@ -219,11 +222,20 @@ func parseFmt(info *WAVInfo, b []byte) error {
 	default:
 		return fmt.Errorf("%w: format tag 0x%04x is not PCM, float, µ-law or A-law; convert it first, e.g. ffmpeg -i INPUT -f s16le -ac 1 -ar 16000 - | vachana-pipe", ErrUnsupported, tag)
 	}
-	info.Format = Format{Encoding: enc, Rate: int(min(rate, 1<<31-1)), Channels: channels}
+	info.Format = Format{Encoding: enc, Rate: frame.Rate(min(rate, 1<<31-1)), Channels: channels}
 	if err := info.Format.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadWAV, err)
 	}
 	return nil
+}
+
+// quoteStart shows the first bytes of an input: quoted if they are
+// printable ASCII, in hex otherwise.
+func quoteStart(b []byte) string {
+	if printable(b) == string(b) {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("the bytes % x", b)
 }
 
 // printable returns b with bytes outside printable ASCII replaced by '?'.

@@ -1,121 +1,78 @@
 package transport
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
+	"time"
 )
 
-// EventType is the "type" field of a server message.
-type EventType string
+// Kind is what an [Event] means, whatever the service called it.
+type Kind int
 
-// The event types of Vachana v3. Any other type may arrive and is passed
-// through in [Event.Raw].
+// The kinds of event. Every dialect maps its messages onto these; a
+// message of a type it does not know is [Other], with its raw text kept.
 const (
-	Connected  EventType = "connected"
-	Processing EventType = "processing"
-	Transcript EventType = "transcript"
-	Error      EventType = "error"
-
-	SpeechStart EventType = "speech_start"
-	SpeechEnd   EventType = "speech_end"
-	VADStart    EventType = "vad_start"
-	VADEnd      EventType = "vad_end"
+	Other Kind = iota
+	// Connected: the service greeted the session (Vachana's connected).
+	Connected
+	// SegmentEnded: the service closed a speech segment and is
+	// transcribing it; a final [Transcript] follows for each. It is the unit
+	// the pipeline's drain counts (Vachana's processing).
+	SegmentEnded
+	// SpeechStarted and SpeechEnded: voice activity as the service sees
+	// it (Vachana's speech_start/vad_start and speech_end/vad_end). Passed
+	// on, never counted as segments.
+	SpeechStarted
+	SpeechEnded
+	// Transcript: text, final or partial.
+	Transcript
+	// Error: the service reported a problem; Fatal when the dialect knows
+	// the session cannot go on.
+	Error
 )
 
-// Event is one message from the server. Fields the message does not carry
-// are zero; Raw always holds the message exactly as received, so events of
-// types this package does not know, and fields it does not decode, are never
-// lost.
+var kindNames = [...]string{"other", "connected", "segment ended", "speech started", "speech ended", "transcript", "error"}
+
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Event is one message from a service, normalised. Fields the message does
+// not carry are zero. Raw always holds the message exactly as received, so
+// events of unknown types, and fields no dialect decodes, are never lost.
 type Event struct {
-	Type      EventType
-	Timestamp string // ISO-8601, as sent
+	Kind Kind
+	Type string // the service's own name for the message ("processing", "vad_start"…)
+
+	Timestamp string // as sent, when the service sends one
 	Message   string // connected, error
 
-	// connected
-	SampleRate int    // config.sample_rate
-	ChunkSize  int    // config.chunk_size, in samples
-	RequestID  string // request_id, when the server sends one
+	// Connected.
+	SampleRate int    // the rate the service expects, if it says
+	ChunkSize  int    // the samples per chunk it expects, if it says
+	RequestID  string // the service's id for the session, if it says
 
-	// transcript
-	Text            string
-	AudioDurationMS float64
-	SegmentID       string
-	SegmentIndex    string  // sent as a string or a number; kept as its text
-	LatencyMS       float64 // the server's processing latency, "latency"
-	IsFinal         bool    // true unless the server sent "is_final": false
+	// Transcript (SegmentID and SegmentIndex also on SegmentEnded and voice
+	// activity, when sent).
+	Text          string
+	Final         bool          // false for a partial transcript
+	SegmentID     string        // the service's id of the segment
+	SegmentIndex  string        // the service's index of the segment, as text (sent as a string or a number)
+	Language      string        // the language the service detected, when it says
+	AudioDuration time.Duration // the segment's audio, as the service counts it
+	Latency       time.Duration // the service's own processing latency
+
+	// Error.
+	Fatal bool
 
 	Raw json.RawMessage
-
-	// Set by pipeline.Run, not sent by the server: the session the event
-	// came on (1, then 2 after the first reconnection…) and, for processing
-	// and transcript events, the segment's number from 0, counted across
-	// sessions so it only grows.
-	Session int
-	Segment int
 }
 
-// flex decodes a JSON string, number, boolean or null into its text form, so a
-// field documented as a string that arrives as a number (or the other way
-// round) is still read.
-type flex string
-
-func (f *flex) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flex(s)
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
-		*f = flex(b) // an unexpected object: keep its text rather than fail
-	default:
-		*f = flex(b)
-	}
-	return nil
-}
-
-func (f flex) float() float64 {
-	v, err := strconv.ParseFloat(string(f), 64)
-	if err != nil {
-		return 0
-	}
-	return v
-}
-
-func (f flex) int() int {
-	return int(f.float())
-}
-
-type wireEvent struct {
-	Type            flex            `json:"type"`
-	Timestamp       flex            `json:"timestamp"`
-	Message         flex            `json:"message"`
-	Text            flex            `json:"text"`
-	AudioDurationMS flex            `json:"audio_duration_ms"`
-	SegmentID       flex            `json:"segment_id"`
-	SegmentIndex    flex            `json:"segment_index"`
-	Latency         flex            `json:"latency"`
-	IsFinal         *flex           `json:"is_final"`
-	RequestID       flex            `json:"request_id"`
-	Config          json.RawMessage `json:"config"`
-}
-
-type wireConfig struct {
-	SampleRate flex `json:"sample_rate"`
-	ChunkSize  flex `json:"chunk_size"`
-}
-
-var errNotObject = errors.New("not an object")
-
-// MalformedError reports a server message that is not a JSON object. The
-// connection is still usable; the message is in Raw.
+// MalformedError reports a message from the service that could not be
+// decoded (for the JSON dialects: not a JSON object, or a binary message). The session goes on; the message is in Raw.
 type MalformedError struct {
 	Raw []byte
 	Err error
@@ -131,43 +88,3 @@ func (e *MalformedError) Error() string {
 }
 
 func (e *MalformedError) Unwrap() error { return e.Err }
-
-// ParseEvent decodes one server message. Fields of unexpected JSON types are
-// read leniently (a number where a string was documented, and the reverse).
-// A message that is not a JSON object gives a *[MalformedError]. ParseEvent
-// keeps msg as Event.Raw; the caller must not modify it afterwards.
-func ParseEvent(msg []byte) (Event, error) {
-	var w wireEvent
-	err := errNotObject
-	if t := bytes.TrimSpace(msg); len(t) > 0 && t[0] == '{' {
-		err = json.Unmarshal(msg, &w)
-	}
-	if err != nil {
-		return Event{Raw: msg}, &MalformedError{Raw: msg, Err: err}
-	}
-	ev := Event{
-		Type:            EventType(w.Type),
-		Timestamp:       string(w.Timestamp),
-		Message:         string(w.Message),
-		Text:            string(w.Text),
-		AudioDurationMS: w.AudioDurationMS.float(),
-		SegmentID:       string(w.SegmentID),
-		SegmentIndex:    string(w.SegmentIndex),
-		LatencyMS:       w.Latency.float(),
-		IsFinal:         true,
-		RequestID:       string(w.RequestID),
-		Raw:             msg,
-	}
-	if w.IsFinal != nil {
-		switch string(*w.IsFinal) {
-		case "false", "False", "0":
-			ev.IsFinal = false
-		}
-	}
-	var c wireConfig
-	if len(w.Config) > 0 && json.Unmarshal(w.Config, &c) == nil {
-		ev.SampleRate = c.SampleRate.int()
-		ev.ChunkSize = c.ChunkSize.int()
-	}
-	return ev, nil
-}

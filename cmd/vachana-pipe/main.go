@@ -43,9 +43,6 @@ func withCode(code int, err error) error {
 	return &exitError{code: code, err: err}
 }
 
-// printedError is an error the flag package has already printed.
-type printedError struct{ error }
-
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -73,8 +70,7 @@ func main() {
 	}()
 	err := run(context.Background(), stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	code := exitCode(err)
-	var printed printedError
-	if err != nil && !errors.Is(err, errHelp) && !errors.As(err, &printed) {
+	if err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintf(os.Stderr, "vachana-pipe: %v\n", err)
 	}
 	os.Exit(code)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
+	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
@@ -298,10 +299,10 @@ func TestBadInputFiles(t *testing.T) {
 		{"empty", []string{write("empty.wav", nil)}, 2, "empty.wav: the input is empty"},
 		{"garbage wav", []string{"-format", "wav", write("g.wav", []byte("this is not a wav file at all"))}, 2, "g.wav: not a WAV file"},
 		{"bad quality", []string{"-quality", "best", "-"}, 2, "-quality: unknown quality"},
-		{"absurd raw rate", []string{"-in-rate", "5000000", "-"}, 2, "above the 768000 Hz"},
+		{"absurd raw rate", []string{"-in-rate", "5000000", "-"}, 2, "-in-rate 5000000: out of range; accepted: 1 to 768000 Hz"},
 		{"truncated", []string{truncated}, 2, "cut.wav: WAV data is truncated: the header announces 6400 bytes of audio, the input has 5400"},
 		{"bad encoding flag", []string{"-in-encoding", "mp3", "-"}, 2, "-in-encoding: unknown sample encoding"},
-		{"bad channels flag", []string{"-in-channels", "0", "-"}, 2, "0 channels"},
+		{"bad channels flag", []string{"-in-channels", "0", "-"}, 2, "-in-channels 0: out of range; accepted: 1 to 64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -536,6 +537,43 @@ func TestInterruptGraceful(t *testing.T) {
 	}
 }
 
+// TestInterruptGracefulResampled: a graceful stop of resampled input sends
+// every sample the input gave before the stop: the resampler's partly
+// filled block and what libsoxr holds back are flushed, as at the end of
+// the input (they were thrown away once, up to 100 ms and more).
+func TestInterruptGracefulResampled(t *testing.T) {
+	srv := startServer(t, &refserver.Options{RecordAudio: true})
+	resampled := func(in []byte, from, to frame.Rate) []byte {
+		r, err := resample.New(bytes.NewReader(in), from, to, resample.High)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		out, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// 2.9 s at 48 kHz: 139 200 samples, not a whole number of the
+	// resampler's blocks.
+	in48 := resampled(readSpeech(t)[:29*3200], frame.Rate16k, frame.Rate48k)
+	want := resampled(in48, frame.Rate48k, frame.Rate16k)
+	pr, watchdogFired := blockingPipe(t, in48, 30*time.Second) // then nothing
+	stop, interrupt := context.WithCancel(context.Background())
+	time.AfterFunc(2500*time.Millisecond, interrupt) // the reader, 2 s ahead, has read it all
+	t.Setenv("GNANI_API_KEY", "")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), stop, []string{"-url", srv.URL, "-key", secretKey, "-in-rate", "48000", "-"}, pr, &stdout, &stderr)
+	if code := exitCode(err); code != 130 || watchdogFired() {
+		t.Fatalf("exit %d (%v), watchdog fired %v: %s", code, err, watchdogFired(), stderr.String())
+	}
+	rep := lastReport(t, srv)
+	if !bytes.Equal(rep.Audio, onWire(want)) {
+		t.Fatalf("the server received %d bytes, want %d: the resampled input up to the stop, padding and tail", len(rep.Audio), len(onWire(want)))
+	}
+}
+
 // TestInterruptBeforeAudio: an interrupt while the header read waits on a
 // silent pipe ends the run, not the end of the pipe (closed by a watchdog
 // after 30 s).
@@ -585,7 +623,8 @@ func TestJSONNumbering(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	r := runCLI(t, context.Background(), nil, "-h")
-	if r.code != 0 || !strings.Contains(r.stderr, "Exit codes:") || !strings.Contains(r.stderr, "-tail-silence") {
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "Exit codes:") || !strings.Contains(r.stderr, "-tail-silence") ||
+		!strings.Contains(r.stderr, "-key-file PATH") || !strings.Contains(r.stderr, "GNANI_API_KEY or -key-file is safer") {
 		t.Fatalf("-h: exit %d, %s", r.code, r.stderr)
 	}
 	r = runCLI(t, context.Background(), nil, "-version")
@@ -593,7 +632,7 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Fatalf("-version: exit %d, %q", r.code, r.stdout)
 	}
 	r = runCLI(t, context.Background(), nil, "serve", "-h")
-	if r.code != 0 || !strings.Contains(r.stderr, "-addr") {
+	if r.code != 0 || !strings.Contains(r.stderr, "-addr") || !strings.Contains(r.stderr, "one that is not loopback") {
 		t.Fatalf("serve -h: exit %d, %s", r.code, r.stderr)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,30 +15,27 @@ import (
 const serveUsage = `Usage:
   vachana-pipe serve [flags]
 
-Runs the local reference server: it speaks Vachana v3 on loopback, segments
-speech with an energy detector and answers each segment with a transcript that
-only states its length (it recognises no words). One line per finished session
-goes to stderr: frames, size violations, cadence and segments.
+Runs the local reference server: it speaks Vachana v3 on loopback (another
+-addr is warned about), segments speech with an energy detector and answers
+each segment with a transcript that only states its length (it recognises no
+words). One line per finished session goes to stderr: frames, size
+violations, cadence and segments.
 
 Flags:
 `
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+// serve runs the reference server until ctx ends or stop comes.
+func serve(ctx, stop context.Context, args []string, stderr io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(stop, cancel)()
 	fs := flag.NewFlagSet("vachana-pipe serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8765", "address to listen on")
+	addr := fs.String("addr", "127.0.0.1:8765", "address to listen on; one that is not loopback lets other machines connect")
 	key := fs.String("key", "", "the only API key to accept (default: any non-empty key)")
-	hangover := fs.Duration("hangover", 500*time.Millisecond, "silence that ends a segment")
-	delay := fs.Duration("delay", 40*time.Millisecond, "time between processing and transcript")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return withCode(exitOK, errHelp)
-		}
-		return withCode(exitUsage, printedError{err})
+	hangover := fs.Duration("hangover", refserver.DefaultHangover, "silence that ends a segment")
+	delay := fs.Duration("delay", refserver.DefaultProcessingDelay, "time between processing and transcript")
+	if err := parseFlags(fs, args, stderr, serveUsage, ""); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return withCode(exitUsage, fmt.Errorf("serve takes no arguments, got %d (flags go first)", fs.NArg()))
@@ -61,10 +57,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("cannot listen on %s: %w", *addr, err))
 	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) {
+		anyKey := " with any key (-key names the only one to accept)"
+		if *key != "" {
+			anyKey = ""
+		}
+		fmt.Fprintf(stderr, "vachana-pipe: warning: serve: %s is not loopback: other machines can connect%s\n", ln.Addr(), anyKey)
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stderr, "reference server listening on ws://%s/stt/v3/stream (Ctrl-C to stop)\n", ln.Addr())
-	stop := context.AfterFunc(ctx, func() { hs.Close() })
-	defer stop()
+	fmt.Fprintf(stderr, "reference server listening on ws://%s%s (Ctrl-C to stop)\n", ln.Addr(), refserver.Path)
+	defer context.AfterFunc(ctx, func() { hs.Close() })()
 	err = hs.Serve(ln)
 	if ctx.Err() != nil {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // Path is the only path the server answers, as on the real service.
@@ -61,7 +62,7 @@ func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults F
 	}
 	if v := r.Header.Get("x-sample-rate"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || !frame.Rate(n).Valid() {
+		if err != nil || vachana.CheckRate(frame.Rate(n)) != nil {
 			writeError(w, http.StatusBadRequest, "INVALID_SAMPLE_RATE",
 				"x-sample-rate "+strconv.Quote(v)+" is not supported; use 8000, 16000, 44100 or 48000")
 			return handshake{}, false

@@ -8,10 +8,11 @@ import (
 
 // Defaults applied to zero [Options] fields.
 const (
-	defaultThreshold       = -45.0                  // dBFS
-	defaultHangover        = 500 * time.Millisecond // silence that ends a segment
-	defaultProcessingDelay = 40 * time.Millisecond  // processing → transcript
-	defaultErrorMessage    = "reference server: injected error"
+	DefaultHangover        = 500 * time.Millisecond // silence that ends a segment
+	DefaultProcessingDelay = 40 * time.Millisecond  // processing → transcript
+
+	defaultThreshold    = -45.0 // dBFS
+	defaultErrorMessage = "reference server: injected error"
 )
 
 // Options configures a [Server]. A nil *Options means all defaults. The
@@ -101,13 +102,13 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case c.Hangover == 0:
-		c.Hangover = defaultHangover
+		c.Hangover = DefaultHangover
 	case c.Hangover < 0:
 		c.Hangover = 0
 	}
 	switch {
 	case c.ProcessingDelay == 0:
-		c.ProcessingDelay = defaultProcessingDelay
+		c.ProcessingDelay = DefaultProcessingDelay
 	case c.ProcessingDelay < 0:
 		c.ProcessingDelay = 0
 	}

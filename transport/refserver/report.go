@@ -2,7 +2,6 @@ package refserver
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -37,8 +36,10 @@ type Report struct {
 	// Arrivals holds the arrival time of every binary message, measured on
 	// the monotonic clock from the first one (so Arrivals[0] is 0).
 	Arrivals []time.Duration
-	// Cadence summarises Arrivals against the frame period at SampleRate.
-	Cadence Cadence
+	// Cadence summarises Arrivals against the frame period at SampleRate:
+	// how far each inter-arrival time was from it (percentiles by the rule
+	// of [frame.Cadence]) and the end drift.
+	Cadence frame.Cadence
 	// Segments lists the speech segments the VAD found, in order. A segment
 	// still open when the session ended (audio that ended mid-speech) is last,
 	// with an empty Text: it was never sent for transcription.
@@ -51,21 +52,9 @@ type Report struct {
 	Audio []byte
 	// Err says why the session ended abnormally: a broken connection, an
 	// injected fault, a message over the 64 KiB read limit, a client close
-	// status other than 1000 (normal) or 1001 (going away), or the server
+	// status that is not a normal end ([transport.NormalClose]), or the server
 	// closing. It is empty for a normal close.
 	Err string
-}
-
-// Cadence measures how evenly frames arrived. Deviations are
-// |inter-arrival − frame period| for frames 1..N−1; P50 and P99 are
-// nearest-rank percentiles of them. All fields are zero with fewer than two
-// arrivals.
-type Cadence struct {
-	P50, P99, Max time.Duration
-	// Drift is (last arrival − first arrival) − [frame.Rate.FrameAt](N−1):
-	// positive when the client fell behind real time, negative when it sent
-	// faster than real time.
-	Drift time.Duration
 }
 
 // Segment is one speech segment found by the server's VAD.
@@ -106,37 +95,13 @@ func (r Report) String() string {
 	return b.String()
 }
 
-// cadence computes a [Cadence] from arrival times at rate r.
-func cadence(arrivals []time.Duration, r frame.Rate) Cadence {
-	n := len(arrivals)
-	if n < 2 {
-		return Cadence{}
+// cadence summarises arrival times at rate r, measured from any fixed
+// moment, as a [frame.Cadence].
+func cadence(arrivals []time.Duration, r frame.Rate) frame.Cadence {
+	c := frame.NewCadenceRecorder(r)
+	var origin time.Time
+	for _, a := range arrivals {
+		c.Add(origin.Add(a))
 	}
-	dev := make([]time.Duration, 0, n-1)
-	for i := 1; i < n; i++ {
-		period := r.FrameAt(int64(i)) - r.FrameAt(int64(i-1))
-		d := arrivals[i] - arrivals[i-1] - period
-		if d < 0 {
-			d = -d
-		}
-		dev = append(dev, d)
-	}
-	slices.Sort(dev)
-	return Cadence{
-		P50:   percentile(dev, 50),
-		P99:   percentile(dev, 99),
-		Max:   dev[len(dev)-1],
-		Drift: arrivals[n-1] - arrivals[0] - r.FrameAt(int64(n-1)),
-	}
-}
-
-// percentile returns the nearest-rank p-th percentile of sorted, which must
-// not be empty: the smallest value with at least p % of the values at or
-// below it.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 × n)
-	if rank < 1 {
-		rank = 1
-	}
-	return sorted[rank-1]
+	return c.Cadence()
 }

@@ -44,17 +44,19 @@ func TestCadence(t *testing.T) {
 		name     string
 		rate     frame.Rate
 		arrivals []time.Duration
-		want     Cadence
+		want     frame.Cadence
 	}{
-		{"none", frame.Rate16k, nil, Cadence{}},
-		{"one", frame.Rate16k, []time.Duration{0}, Cadence{}},
-		{"perfect 16 kHz", frame.Rate16k, exact(frame.Rate16k, 50, 0), Cadence{}},
-		{"perfect 44.1 kHz, not from zero", frame.Rate44k, exact(frame.Rate44k, 1000, 5*time.Second), Cadence{}},
-		{"jitter", frame.Rate16k, steps(30, 36, 30), Cadence{P50: 2 * ms, P99: 4 * ms, Max: 4 * ms}},
-		{"slow", frame.Rate16k, steps(repeat(33, 10)...), Cadence{P50: ms, P99: ms, Max: ms, Drift: 10 * ms}},
-		{"fast", frame.Rate16k, steps(repeat(31, 10)...), Cadence{P50: ms, P99: ms, Max: ms, Drift: -10 * ms}},
-		{"8 kHz burst", frame.Rate8k, steps(0, 0, 0), Cadence{P50: 64 * ms, P99: 64 * ms, Max: 64 * ms, Drift: -192 * ms}},
-		{"percentiles", frame.Rate16k, steps(ramp...), Cadence{P50: 50 * ms, P99: 99 * ms, Max: 100 * ms, Drift: 5050 * ms}},
+		{"none", frame.Rate16k, nil, frame.Cadence{}},
+		{"one", frame.Rate16k, []time.Duration{0}, frame.Cadence{Frames: 1}},
+		{"perfect 16 kHz", frame.Rate16k, exact(frame.Rate16k, 50, 0), frame.Cadence{Frames: 50}},
+		{"perfect 44.1 kHz, not from zero", frame.Rate44k, exact(frame.Rate44k, 1000, 5*time.Second), frame.Cadence{Frames: 1000}},
+		{"jitter", frame.Rate16k, steps(30, 36, 30), frame.Cadence{Frames: 4, P50: 2 * ms, P99: 4 * ms, Max: 4 * ms}},
+		{"slow", frame.Rate16k, steps(repeat(33, 10)...), frame.Cadence{Frames: 11, P50: ms, P99: ms, Max: ms, Drift: 10 * ms}},
+		{"fast", frame.Rate16k, steps(repeat(31, 10)...), frame.Cadence{Frames: 11, P50: ms, P99: ms, Max: ms, Drift: -10 * ms}},
+		{"8 kHz burst", frame.Rate8k, steps(0, 0, 0), frame.Cadence{Frames: 4, P50: 64 * ms, P99: 64 * ms, Max: 64 * ms, Drift: -192 * ms}},
+		// The 50th and 99th of deviations 1..100 ms, to 7 significant bits
+		// of µs: 50 000 → 49 664, 99 000 → 98 304. Max is exact.
+		{"percentiles", frame.Rate16k, steps(ramp...), frame.Cadence{Frames: 101, P50: 49664 * time.Microsecond, P99: 98304 * time.Microsecond, Max: 100 * ms, Drift: 5050 * ms}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,28 +67,11 @@ func TestCadence(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	tests := []struct {
-		n, p, want int // values are 1..n
-	}{
-		{1, 50, 1}, {1, 99, 1}, {2, 50, 1}, {2, 99, 2}, {4, 50, 2}, {100, 99, 99}, {101, 99, 100}, {1000, 99, 990},
-	}
-	for _, tt := range tests {
-		v := make([]time.Duration, tt.n)
-		for i := range v {
-			v[i] = time.Duration(i + 1)
-		}
-		if got := percentile(v, tt.p); got != time.Duration(tt.want) {
-			t.Errorf("p%d of 1..%d = %d, want %d", tt.p, tt.n, got, tt.want)
-		}
-	}
-}
-
 func TestReportString(t *testing.T) {
 	r := Report{
 		RequestID: "req_1", Lang: "hi-IN", SampleRate: frame.Rate16k,
 		Frames: 100, Bytes: 102400, SizeViolations: 2,
-		Cadence:   Cadence{P50: time.Millisecond, P99: 3 * time.Millisecond, Max: 4 * time.Millisecond, Drift: -2 * time.Millisecond},
+		Cadence:   frame.Cadence{P50: time.Millisecond, P99: 3 * time.Millisecond, Max: 4 * time.Millisecond, Drift: -2 * time.Millisecond},
 		Segments:  []Segment{{Transcribed: true}, {}},
 		CloseCode: 1000,
 		Audio:     []byte("secret audio"),

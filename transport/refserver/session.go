@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/transport"
 )
 
 // readLimit is the largest message a session accepts; the real frames are
@@ -231,10 +232,10 @@ func (ss *session) readErr(err error) string {
 	}
 	code := websocket.CloseStatus(err)
 	ss.rep.CloseCode = code
-	switch code {
-	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+	switch {
+	case transport.NormalClose(int(code)):
 		return ""
-	case -1:
+	case code == -1:
 		return "connection broke: " + err.Error()
 	}
 	return "client closed with status " + fmt.Sprint(int(code)) + " (" + code.String() + ")"

@@ -1,9 +1,7 @@
 package refserver
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
@@ -22,13 +20,14 @@ type vadEvent struct {
 //
 // Audio is judged in frames of [frame.Size] bytes; bytes that do not complete
 // a frame are held until a later Feed does. A frame is loud when its RMS in
-// dBFS (full scale 32768) is at or above the threshold. A segment starts at
+// dBFS (full scale 32768) is at or above the threshold: when its
+// [frame.Frame.Energy] is at least [frame.EnergyAt] the threshold. A segment starts at
 // its first loud frame and ends once hangover samples of quiet audio have
 // followed its last loud frame.
 type segmenter struct {
-	rate     frame.Rate
-	minPower float64 // threshold as a mean square, normalised to full scale
-	hangover int64   // samples
+	rate      frame.Rate
+	minEnergy int64 // frame.EnergyAt the threshold
+	hangover  int64 // samples
 
 	framer *frame.Framer
 	pos    int64 // samples judged so far
@@ -44,9 +43,9 @@ type segmenter struct {
 // newSegmenter returns a segmenter for audio at rate r.
 func newSegmenter(r frame.Rate, thresholdDBFS float64, hangover time.Duration) *segmenter {
 	v := &segmenter{
-		rate:     r,
-		minPower: math.Pow(10, thresholdDBFS/10),
-		hangover: r.N(hangover),
+		rate:      r,
+		minEnergy: frame.EnergyAt(thresholdDBFS),
+		hangover:  r.N(hangover),
 	}
 	v.framer = frame.NewFramer(v.judge)
 	return v
@@ -71,7 +70,7 @@ func (v *segmenter) Open() (Segment, bool) {
 }
 
 func (v *segmenter) judge(f *frame.Frame) error {
-	loud := framePower(f) >= v.minPower
+	loud := f.Energy() >= v.minEnergy
 	v.pos += frame.Samples
 	switch {
 	case loud && !v.open:
@@ -100,17 +99,6 @@ func (v *segmenter) segment(closed bool) Segment {
 		s.Text = fmt.Sprintf("[segment %d: %d ms of speech]", s.Index, s.DurationMS)
 	}
 	return s
-}
-
-// framePower returns the mean square of f's samples, normalised so that a
-// full-scale square wave is 1.
-func framePower(f *frame.Frame) float64 {
-	var sum int64
-	for i := 0; i < frame.Size; i += frame.BytesPerSample {
-		s := int64(int16(binary.LittleEndian.Uint16(f[i:])))
-		sum += s * s
-	}
-	return float64(sum) / (frame.Samples * 32768 * 32768)
 }
 
 // roundMS returns d in whole milliseconds, rounded to nearest.

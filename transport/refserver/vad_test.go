@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -114,15 +115,29 @@ func TestSegmenter(t *testing.T) {
 	}
 }
 
-func TestFramePower(t *testing.T) {
-	var f frame.Frame
-	if got := framePower(&f); got != 0 {
-		t.Errorf("silence: %v, want 0", got)
-	}
-	for i := 0; i < frame.Size; i += 2 {
-		f[i], f[i+1] = 0x00, 0x80 // -32768
-	}
-	if got := framePower(&f); got != 1 {
-		t.Errorf("full-scale square: %v, want 1", got)
+// TestSegmenterThreshold checks the loudness judgement at the threshold
+// itself: a frame is loud exactly when its mean square over full scale is at
+// least 10^(threshold/10), its RMS at least the threshold in dBFS.
+func TestSegmenterThreshold(t *testing.T) {
+	for _, threshold := range []float64{-60, -45, -45.5, -20, 0} {
+		v := newSegmenter(frame.Rate16k, threshold, 0)
+		minPower := math.Pow(10, threshold/10)
+		// Frames of a constant |sample| a, its energy 512·a², around the
+		// threshold.
+		a0 := int(32768 * math.Pow(10, threshold/20))
+		for a := max(a0-2, 0); a <= min(a0+2, 32767); a++ {
+			var f frame.Frame
+			for i := 0; i < frame.Size; i += 2 {
+				f[i], f[i+1] = byte(a), byte(a>>8)
+			}
+			want := float64(a*a)/(32768*32768) >= minPower
+			if got := f.Energy() >= v.minEnergy; got != want {
+				t.Errorf("threshold %v dBFS, samples %d: loud %v, want %v", threshold, a, got, want)
+			}
+			if events := v.Feed(f[:]); len(events) > 0 != want || (want && events[0].end) {
+				t.Errorf("threshold %v dBFS, samples %d: events %+v, want a start: %v", threshold, a, events, want)
+			}
+			v = newSegmenter(frame.Rate16k, threshold, 0)
+		}
 	}
 }

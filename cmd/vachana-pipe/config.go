@@ -1,0 +1,377 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/resample"
+	"github.com/vachana-pipe/vachana-pipe/source"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
+)
+
+var errHelp = flag.ErrHelp
+
+const usageText = `Usage:
+  vachana-pipe [flags] [INPUT]    stream INPUT (a path, or - or nothing for stdin)
+  vachana-pipe serve [flags]      run the local reference server
+
+Streams audio to Gnani's Vachana realtime speech-to-text (v3) in frames of
+exactly 1024 bytes at real-time cadence, and prints each transcript on a line.
+INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
+streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
+and -in-channels, at any rate: it is mixed to mono and resampled to -rate
+with libsoxr. Anything else goes through ffmpeg first:
+  ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
+
+Flags:
+`
+
+const exitText = `
+Environment:
+  GNANI_API_KEY   the API key, when neither -key nor -key-file is given
+  VACHANA_URL     the endpoint, when -url is not given
+
+Interrupts:
+  The first Ctrl-C or SIGTERM stops reading, sends the tail silence, waits
+  for outstanding transcripts, closes normally, prints the stats and exits
+  130; a second one exits at once.
+
+Exit codes:
+  0 ok; 2 bad usage or bad input; 3 could not connect or the handshake was
+  rejected (HTTP status, TLS, no connected event); 4 the stream failed (the
+  session was lost and could not be replaced, the server stopped reading,
+  transcripts still missing at the drain limit, writing -o failed);
+  130 interrupted.
+`
+
+// serviceRates lists the rates the service takes, for -rate.
+var serviceRates = func() string {
+	s := make([]string, len(vachana.Rates))
+	for i, r := range vachana.Rates {
+		s[i] = fmt.Sprint(int(r))
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}()
+
+// config is what the flags and the environment ask for.
+type config struct {
+	url, key, lang  string
+	rate            frame.Rate
+	json            bool
+	out             string
+	paced           bool
+	tail, drain     time.Duration
+	stats, local    bool
+	quiet, insecure bool
+	version         bool
+	input           string
+	format          source.Container
+	inEncoding      source.Encoding
+	inRate          frame.Rate
+	inChans         int
+	quality         resample.Quality
+	reconnects      int // 0 for none
+	replay, stall   time.Duration
+	connectTimeout  time.Duration
+	warnings        []error // to print on stderr unless -quiet
+}
+
+// connects reports whether the run connects to a service (the real one or
+// the -local one) rather than writing the frames to -o.
+func (c *config) connects() bool { return c.out == "" }
+
+// textFlags holds the flags that are parsed into config after fs.Parse.
+type textFlags struct {
+	quality, format, inEncoding, keyFile string
+	pace                                 pacing
+}
+
+// pacing is the -pace flag: on or off, or unset (then on when connecting,
+// off with -o).
+type pacing struct{ set, on bool }
+
+func (p *pacing) String() string {
+	if !p.set {
+		return "auto"
+	}
+	return fmt.Sprint(p.on)
+}
+
+func (p *pacing) Set(s string) error {
+	switch s {
+	case "true", "1", "on":
+		p.on = true
+	case "false", "0", "off":
+		p.on = false
+	default:
+		return fmt.Errorf("want true or false")
+	}
+	p.set = true
+	return nil
+}
+
+func (p *pacing) IsBoolFlag() bool { return true }
+
+// parseConfig turns the arguments and the environment into a config. It
+// reads nothing itself: getenv looks up an environment variable and
+// readFile reads -key-file (os.Getenv and os.ReadFile in run). It writes
+// only the usage, for -h, on stderr. Its errors carry exit code 2, or 0
+// for -h ([errHelp]).
+func parseConfig(args []string, getenv func(string) string, readFile func(string) ([]byte, error), stderr io.Writer) (*config, error) {
+	c := &config{}
+	var t textFlags
+	fs := defineFlags(c, &t)
+	if err := parseFlags(fs, args, stderr, usageText, exitText); err != nil {
+		return nil, err
+	}
+	if err := c.complete(fs, &t, getenv, readFile); err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return c, nil
+}
+
+// complete checks the parsed flags and fills in what they leave to other
+// flags and to the environment.
+func (c *config) complete(fs *flag.FlagSet, t *textFlags, getenv func(string) string, readFile func(string) ([]byte, error)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := c.setInput(fs.Args()); err != nil {
+		return err
+	}
+	if err := c.parseText(t, set); err != nil {
+		return err
+	}
+	if err := c.checkRanges(); err != nil {
+		return err
+	}
+	if err := c.setEndpoint(getenv); err != nil {
+		return err
+	}
+	if c.version {
+		return nil
+	}
+	if err := c.setKey(set, t.keyFile, getenv, readFile); err != nil {
+		return err
+	}
+	if c.lang == "" {
+		return fmt.Errorf("-lang: empty; give a language code such as %s (%s)", vachana.DefaultLang, strings.Join(vachana.Languages, " "))
+	}
+	if c.connects() && !slices.Contains(vachana.Languages, c.lang) {
+		c.warnings = append(c.warnings, fmt.Errorf("-lang %q is not one of the documented codes (%s): sending it as given", c.lang, strings.Join(vachana.Languages, " ")))
+	}
+	return nil
+}
+
+// defineFlags defines the command's flags on a new flag set, to be parsed
+// into c and t.
+func defineFlags(c *config, t *textFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("vachana-pipe", flag.ContinueOnError)
+	fs.StringVar(&c.url, "url", "", "service endpoint (env VACHANA_URL; default "+vachana.DefaultURL+")")
+	fs.StringVar(&c.key, "key", "", "API key; never printed, but visible to other users in ps: GNANI_API_KEY or -key-file is safer")
+	fs.StringVar(&t.keyFile, "key-file", "", "read the API key from the file `PATH` (one trailing newline is ignored)")
+	fs.StringVar(&c.lang, "lang", vachana.DefaultLang, "language code: "+strings.Join(vachana.Languages, " ")+" …")
+	fs.IntVar((*int)(&c.rate), "rate", int(pipeline.DefaultRate), "sample rate of the stream: "+serviceRates+"; input at another rate is resampled")
+	fs.StringVar(&t.quality, "quality", resample.High.String(), "resampling quality: quick, low, medium, high or very-high")
+	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to processing and transcript)")
+	fs.StringVar(&c.out, "o", "", "write the frames to this file (- for stdout, not a terminal) instead of connecting")
+	fs.Var(&t.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
+	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none)")
+	fs.DurationVar(&c.drain, "drain-timeout", pipeline.DefaultDrainTimeout, "how long to wait for outstanding transcripts after the last frame")
+	fs.IntVar(&c.reconnects, "reconnects", pipeline.DefaultReconnects, "reconnections in a row after a lost session, replaying unfinished audio (0 for none)")
+	fs.DurationVar(&c.replay, "replay", pipeline.DefaultReplay, "audio kept for replay to a new session")
+	fs.DurationVar(&c.stall, "stall-timeout", pipeline.DefaultStallTimeout, "fail when a frame cannot be sent for this long (the server stopped reading)")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", pipeline.DefaultConnectTimeout, "limit for connecting, and each reconnection, up to the server's connected event")
+	fs.BoolVar(&c.stats, "stats", false, "print a summary on stderr at the end: frames, bytes, padding, cadence, segments, latency")
+	fs.BoolVar(&c.local, "local", false, "start the local reference server in-process and stream to it (no key, no network)")
+	fs.BoolVar(&c.quiet, "quiet", false, "print no progress line and no warnings on stderr (errors still)")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow sending the key over plain ws:// to a host that is not loopback")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.StringVar(&t.format, "format", "auto", "input format: auto (WAV if it starts with a RIFF header or is named *.wav, raw otherwise), wav or raw")
+	fs.StringVar(&t.inEncoding, "in-encoding", source.S16LE.String(), "raw input sample encoding: "+source.EncodingNames)
+	fs.IntVar((*int)(&c.inRate), "in-rate", 0, "raw input sample rate in Hz (default: the -rate)")
+	fs.IntVar(&c.inChans, "in-channels", 1, "raw input channels, down-mixed to mono")
+	return fs
+}
+
+// parseFlags parses args with fs. For -h it prints head, the flags and
+// tail on stderr and returns [errHelp] with exit code 0; a bad flag is
+// returned as one line that points to -h, with exit code 2.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, head, tail string) error {
+	fs.SetOutput(io.Discard) // errors are returned, and printed once by main
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stderr)
+		fmt.Fprint(stderr, head)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, tail)
+		return withCode(exitOK, errHelp)
+	default:
+		return withCode(exitUsage, fmt.Errorf("%v; see %s -h", err, fs.Name()))
+	}
+}
+
+// setInput takes INPUT from the arguments left after the flags.
+func (c *config) setInput(args []string) error {
+	switch len(args) {
+	case 0:
+		return nil
+	case 1:
+		c.input = args[0]
+		return nil
+	}
+	// Never echo the arguments: a flag after INPUT may be -key's value.
+	for _, a := range args[1:] {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return fmt.Errorf("flag %s comes after INPUT %q: flags go before INPUT", strings.SplitN(a, "=", 2)[0], args[0])
+		}
+	}
+	return fmt.Errorf("one INPUT at most, got %d arguments", len(args))
+}
+
+// parseText parses the flags given as names, and fills in the defaults
+// that depend on other flags.
+func (c *config) parseText(t *textFlags, set map[string]bool) error {
+	var err error
+	if c.format, err = source.ParseContainer(t.format); err != nil {
+		return fmt.Errorf("-format: %s", strings.TrimPrefix(err.Error(), "source: "))
+	}
+	if c.quality, err = resample.ParseQuality(t.quality); err != nil {
+		return fmt.Errorf("-quality: %s", strings.TrimPrefix(err.Error(), "resample: "))
+	}
+	if c.inEncoding, err = source.ParseEncoding(t.inEncoding); err != nil {
+		return fmt.Errorf("-in-encoding: %s", strings.TrimPrefix(err.Error(), "source: "))
+	}
+	if !set["in-rate"] {
+		c.inRate = c.rate
+	}
+	c.paced = c.connects()
+	if t.pace.set {
+		c.paced = t.pace.on
+	}
+	if c.out != "" && c.local {
+		return errors.New("-o and -local exclude each other: -o writes frames instead of connecting")
+	}
+	return nil
+}
+
+// checkRanges refuses a number out of range, naming its flag, its value
+// and what the flag accepts.
+func (c *config) checkRanges() error {
+	ranges := []struct {
+		flag     string
+		value    any
+		ok       bool
+		accepted string
+	}{
+		{"rate", c.rate, slices.Contains(vachana.Rates, c.rate), serviceRates + ", the rates the service takes"},
+		{"in-rate", c.inRate, c.inRate >= 1 && c.inRate <= frame.MaxRate, fmt.Sprintf("1 to %d Hz, or omit -in-rate to mean the -rate", frame.MaxRate)},
+		{"in-channels", c.inChans, c.inChans >= 1 && c.inChans <= source.MaxChannels, fmt.Sprintf("1 to %d", source.MaxChannels)},
+		{"tail-silence", c.tail, c.tail >= 0, "0 (none) or more"},
+		{"drain-timeout", c.drain, c.drain > 0, "more than 0s"},
+		{"reconnects", c.reconnects, c.reconnects >= 0, "0 (none) or more"},
+		{"replay", c.replay, c.replay > 0, "more than 0s"},
+		{"stall-timeout", c.stall, c.stall > 0, "more than 0s"},
+		{"connect-timeout", c.connectTimeout, c.connectTimeout > 0, "more than 0s"},
+	}
+	for _, r := range ranges {
+		if !r.ok {
+			return fmt.Errorf("-%s %v: out of range; accepted: %s", r.flag, r.value, r.accepted)
+		}
+	}
+	return nil
+}
+
+// setEndpoint takes the URL from -url, VACHANA_URL or the default.
+func (c *config) setEndpoint(getenv func(string) string) error {
+	c.url = cmp.Or(c.url, getenv("VACHANA_URL"), vachana.DefaultURL)
+	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("-url %s: not a ws:// or wss:// URL", transport.Redact(c.url))
+	}
+	return nil
+}
+
+// setKey takes the API key from -key, -key-file or GNANI_API_KEY, and
+// refuses to connect without one, or to send it where it could be read on
+// the way. -local needs no key.
+func (c *config) setKey(set map[string]bool, keyFile string, getenv func(string) string, readFile func(string) ([]byte, error)) error {
+	switch {
+	case set["key"] && set["key-file"]:
+		return errors.New("-key and -key-file exclude each other: give the key one way")
+	case set["key-file"]:
+		key, err := readKey(keyFile, readFile)
+		if err != nil {
+			return err
+		}
+		c.key = key
+	case c.key == "":
+		c.key = getenv("GNANI_API_KEY")
+	}
+	if !c.connects() || c.local {
+		return nil
+	}
+	if c.key == "" {
+		return errors.New("no API key: set GNANI_API_KEY or pass -key-file or -key (or try -local to use the built-in reference server)")
+	}
+	return checkPlaintext(c.url, c.insecure)
+}
+
+// readKey reads the API key from the named file, which holds the key and
+// at most one line break after it.
+func readKey(name string, readFile func(string) ([]byte, error)) (string, error) {
+	b, err := readFile(name)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the name is said once, below
+		}
+		return "", fmt.Errorf("-key-file %s: cannot read it: %v", name, err)
+	}
+	key, ok := strings.CutSuffix(string(b), "\n")
+	if ok {
+		key = strings.TrimSuffix(key, "\r")
+	}
+	switch {
+	case key == "":
+		return "", fmt.Errorf("-key-file %s: the file is empty", name)
+	case strings.ContainsFunc(key, unicode.IsControl):
+		return "", fmt.Errorf("-key-file %s: the file holds more than one line, or control characters: it should hold the key alone", name)
+	}
+	return key, nil
+}
+
+// checkPlaintext refuses to send a key over unencrypted ws:// to anything but
+// loopback, unless allowed.
+func checkPlaintext(rawURL string, allow bool) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "ws" || allow || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("refusing to send the API key unencrypted to %s over ws://: use wss://, or pass -insecure if you really mean it", u.Hostname())
+}
+
+// isLoopback reports whether host (a name or an IP address) is this machine
+// only.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io/fs"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/resample"
+	"github.com/vachana-pipe/vachana-pipe/source"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
+)
+
+// parseWith runs parseConfig with env as the environment and files as the
+// file system.
+func parseWith(args []string, env, files map[string]string) (*config, error, string) {
+	readFile := func(name string) ([]byte, error) {
+		s, ok := files[name]
+		if !ok {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		return []byte(s), nil
+	}
+	var stderr bytes.Buffer
+	c, err := parseConfig(args, func(k string) string { return env[k] }, readFile, &stderr)
+	return c, err, stderr.String()
+}
+
+// defaults is the configuration with no flags, with the key in the
+// environment.
+func defaults() *config {
+	return &config{
+		url:            vachana.DefaultURL,
+		key:            "env-key",
+		lang:           vachana.DefaultLang,
+		rate:           frame.Rate16k,
+		paced:          true,
+		tail:           pipeline.DefaultTailSilence,
+		drain:          pipeline.DefaultDrainTimeout,
+		format:         source.Auto,
+		inEncoding:     source.S16LE,
+		inRate:         frame.Rate16k,
+		inChans:        1,
+		quality:        resample.High,
+		reconnects:     pipeline.DefaultReconnects,
+		replay:         pipeline.DefaultReplay,
+		stall:          pipeline.DefaultStallTimeout,
+		connectTimeout: pipeline.DefaultConnectTimeout,
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	// Whatever the process's environment holds, parseConfig sees only
+	// what it is given.
+	t.Setenv("GNANI_API_KEY", "process-key")
+	t.Setenv("VACHANA_URL", "wss://process.example/stt")
+	env := map[string]string{"GNANI_API_KEY": "env-key"}
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string // default env
+		files map[string]string
+		want  func(c *config) // applied to defaults()
+	}{
+		{"defaults", nil, nil, nil, func(c *config) {}},
+		{"-url", []string{"-url", "wss://example.com/x"}, nil, nil, func(c *config) { c.url = "wss://example.com/x" }},
+		{"VACHANA_URL", nil, map[string]string{"GNANI_API_KEY": "env-key", "VACHANA_URL": "ws://127.0.0.1:9/x"}, nil, func(c *config) { c.url = "ws://127.0.0.1:9/x" }},
+		{"-url over VACHANA_URL", []string{"-url", "wss://flag.example/x"}, map[string]string{"GNANI_API_KEY": "env-key", "VACHANA_URL": "wss://env.example/x"}, nil, func(c *config) { c.url = "wss://flag.example/x" }},
+		{"-key over GNANI_API_KEY", []string{"-key", "flag-key"}, nil, nil, func(c *config) { c.key = "flag-key" }},
+		{"-key-file over GNANI_API_KEY", []string{"-key-file", "/k"}, nil, map[string]string{"/k": "file-key"}, func(c *config) { c.key = "file-key" }},
+		{"-key-file one newline trimmed", []string{"-key-file", "/k"}, nil, map[string]string{"/k": "file-key\n"}, func(c *config) { c.key = "file-key" }},
+		{"-key-file CRLF trimmed", []string{"-key-file", "/k"}, nil, map[string]string{"/k": "file-key\r\n"}, func(c *config) { c.key = "file-key" }},
+		{"-key-file spaces kept", []string{"-key-file", "/k"}, nil, map[string]string{"/k": " file key "}, func(c *config) { c.key = " file key " }},
+		{"-lang documented", []string{"-lang", "hi-IN"}, nil, nil, func(c *config) { c.lang = "hi-IN" }},
+		{"-lang undocumented: warned, sent", []string{"-lang", "xx-YY"}, nil, nil, func(c *config) {
+			c.lang = "xx-YY"
+			c.warnings = []error{errors.New(`-lang "xx-YY" is not one of the documented codes (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN): sending it as given`)}
+		}},
+		{"-lang undocumented with -o: not sent, no warning", []string{"-lang", "xx-YY", "-o", "f"}, nil, nil, func(c *config) { c.lang, c.out, c.paced = "xx-YY", "f", false }},
+		{"-rate sets -in-rate", []string{"-rate", "8000"}, nil, nil, func(c *config) { c.rate, c.inRate = frame.Rate8k, frame.Rate8k }},
+		{"-rate 44100", []string{"-rate", "44100"}, nil, nil, func(c *config) { c.rate, c.inRate = frame.Rate44k, frame.Rate44k }},
+		{"-rate 48000 -in-rate 8000", []string{"-rate", "48000", "-in-rate", "8000"}, nil, nil, func(c *config) { c.rate, c.inRate = frame.Rate48k, frame.Rate8k }},
+		{"-in-rate max", []string{"-in-rate", "768000"}, nil, nil, func(c *config) { c.inRate = frame.MaxRate }},
+		{"-in-channels", []string{"-in-channels", "64"}, nil, nil, func(c *config) { c.inChans = 64 }},
+		{"-in-encoding", []string{"-in-encoding", "mulaw"}, nil, nil, func(c *config) { c.inEncoding = source.MuLaw }},
+		{"-format", []string{"-format", "raw"}, nil, nil, func(c *config) { c.format = source.Raw }},
+		{"-quality", []string{"-quality", "very-high"}, nil, nil, func(c *config) { c.quality = resample.VeryHigh }},
+		{"-json -stats -quiet -insecure", []string{"-json", "-stats", "-quiet", "-insecure"}, nil, nil, func(c *config) { c.json, c.stats, c.quiet, c.insecure = true, true, true, true }},
+		{"-o: unpaced, no key needed", []string{"-o", "-"}, map[string]string{}, nil, func(c *config) { c.out, c.paced, c.key = "-", false, "" }},
+		{"-o -pace", []string{"-o", "f", "-pace"}, nil, nil, func(c *config) { c.out = "f" }},
+		{"-pace=false", []string{"-pace=false"}, nil, nil, func(c *config) { c.paced = false }},
+		{"-pace=off", []string{"-pace=off"}, nil, nil, func(c *config) { c.paced = false }},
+		{"-o -pace=on", []string{"-o", "f", "-pace=on"}, nil, nil, func(c *config) { c.out = "f" }},
+		{"-local: no key needed", []string{"-local"}, map[string]string{}, nil, func(c *config) { c.local, c.key = true, "" }},
+		{"-version: no key needed", []string{"-version"}, map[string]string{}, nil, func(c *config) { c.version, c.key = true, "" }},
+		{"-tail-silence 0: none", []string{"-tail-silence", "0"}, nil, nil, func(c *config) { c.tail = 0 }},
+		{"-reconnects 0: none", []string{"-reconnects", "0"}, nil, nil, func(c *config) { c.reconnects = 0 }},
+		{"durations", []string{"-drain-timeout", "1ms", "-replay", "2s", "-stall-timeout", "3s", "-connect-timeout", "4s"}, nil, nil, func(c *config) {
+			c.drain, c.replay, c.stall, c.connectTimeout = 1e6, 2e9, 3e9, 4e9
+		}},
+		{"ws:// to loopback", []string{"-url", "ws://localhost:1/x"}, nil, nil, func(c *config) { c.url = "ws://localhost:1/x" }},
+		{"ws:// elsewhere with -insecure", []string{"-url", "ws://example.com/x", "-insecure"}, nil, nil, func(c *config) { c.url, c.insecure = "ws://example.com/x", true }},
+		{"INPUT", []string{"in.wav"}, nil, nil, func(c *config) { c.input = "in.wav" }},
+		{"INPUT -", []string{"-"}, nil, nil, func(c *config) { c.input = "-" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.env
+			if e == nil {
+				e = env
+			}
+			got, err, stderr := parseWith(tt.args, e, tt.files)
+			if err != nil || stderr != "" {
+				t.Fatalf("error %v, stderr %q", err, stderr)
+			}
+			want := defaults()
+			tt.want(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	t.Setenv("GNANI_API_KEY", "process-key")
+	env := map[string]string{"GNANI_API_KEY": "env-key"}
+	files := map[string]string{"/empty": "", "/newline": "\n", "/two": "a\nb\n", "/k": "k"}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string // default env
+		want string            // the whole message
+	}{
+		{"unknown flag", []string{"-frobnicate"}, nil, "flag provided but not defined: -frobnicate; see vachana-pipe -h"},
+		{"bad number", []string{"-rate", "fast"}, nil, `invalid value "fast" for flag -rate: parse error; see vachana-pipe -h`},
+		{"bad duration", []string{"-replay", "5"}, nil, `invalid value "5" for flag -replay: parse error; see vachana-pipe -h`},
+		{"bad -pace", []string{"-pace=maybe"}, nil, `invalid boolean value "maybe" for -pace: want true or false; see vachana-pipe -h`},
+		{"-rate 22050", []string{"-rate", "22050"}, nil, "-rate 22050: out of range; accepted: 8000, 16000, 44100 or 48000, the rates the service takes"},
+		{"-rate 0", []string{"-rate", "0"}, nil, "-rate 0: out of range; accepted: 8000, 16000, 44100 or 48000, the rates the service takes"},
+		{"-in-rate 0", []string{"-in-rate", "0"}, nil, "-in-rate 0: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
+		{"-lang empty", []string{"-lang="}, nil, "-lang: empty; give a language code such as en-IN (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN)"},
+		{"-in-rate -8000", []string{"-in-rate", "-8000"}, nil, "-in-rate -8000: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
+		{"-in-rate 768001", []string{"-in-rate", "768001"}, nil, "-in-rate 768001: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
+		{"-in-channels 0", []string{"-in-channels", "0"}, nil, "-in-channels 0: out of range; accepted: 1 to 64"},
+		{"-in-channels 65", []string{"-in-channels", "65"}, nil, "-in-channels 65: out of range; accepted: 1 to 64"},
+		{"-tail-silence -1s", []string{"-tail-silence", "-1s"}, nil, "-tail-silence -1s: out of range; accepted: 0 (none) or more"},
+		{"-drain-timeout 0", []string{"-drain-timeout", "0"}, nil, "-drain-timeout 0s: out of range; accepted: more than 0s"},
+		{"-drain-timeout -1s", []string{"-drain-timeout", "-1s"}, nil, "-drain-timeout -1s: out of range; accepted: more than 0s"},
+		{"-reconnects -1", []string{"-reconnects", "-1"}, nil, "-reconnects -1: out of range; accepted: 0 (none) or more"},
+		{"-replay 0", []string{"-replay", "0s"}, nil, "-replay 0s: out of range; accepted: more than 0s"},
+		{"-stall-timeout 0", []string{"-stall-timeout", "0s"}, nil, "-stall-timeout 0s: out of range; accepted: more than 0s"},
+		{"-connect-timeout 0", []string{"-connect-timeout", "0s"}, nil, "-connect-timeout 0s: out of range; accepted: more than 0s"},
+		{"-quality", []string{"-quality", "best"}, nil, `-quality: unknown quality "best"; use quick, low, medium, high or very-high`},
+		{"-format", []string{"-format", "mp3"}, nil, `-format: unknown input format "mp3"; use auto, wav or raw`},
+		{"-in-encoding", []string{"-in-encoding", "mp3"}, nil, `-in-encoding: unknown sample encoding "mp3"; use one of ` + source.EncodingNames},
+		{"-o with -local", []string{"-o", "f", "-local"}, nil, "-o and -local exclude each other: -o writes frames instead of connecting"},
+		{"-url http", []string{"-url", "http://example.com/x"}, nil, "-url http://example.com/x: not a ws:// or wss:// URL"},
+		{"VACHANA_URL http", nil, map[string]string{"VACHANA_URL": "https://example.com/x"}, "-url https://example.com/x: not a ws:// or wss:// URL"},
+		{"no key", nil, map[string]string{}, "no API key: set GNANI_API_KEY or pass -key-file or -key (or try -local to use the built-in reference server)"},
+		{"-key and -key-file", []string{"-key", "k", "-key-file", "/k"}, nil, "-key and -key-file exclude each other: give the key one way"},
+		{"-key-file missing", []string{"-key-file", "/missing"}, nil, "-key-file /missing: cannot read it: file does not exist"},
+		{"-key-file empty", []string{"-key-file", "/empty"}, nil, "-key-file /empty: the file is empty"},
+		{"-key-file only a newline", []string{"-key-file", "/newline"}, nil, "-key-file /newline: the file is empty"},
+		{"-key-file two lines", []string{"-key-file", "/two"}, nil, "-key-file /two: the file holds more than one line, or control characters: it should hold the key alone"},
+		{"ws:// elsewhere", []string{"-url", "ws://example.com/x"}, nil, "refusing to send the API key unencrypted to example.com over ws://: use wss://, or pass -insecure if you really mean it"},
+		{"two inputs", []string{"a", "b"}, nil, "one INPUT at most, got 2 arguments"},
+		{"flag after INPUT", []string{"in.raw", "-key=sekrit"}, nil, `flag -key comes after INPUT "in.raw": flags go before INPUT`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.env
+			if e == nil {
+				e = env
+			}
+			c, err, stderr := parseWith(tt.args, e, files)
+			if c != nil || exitCode(err) != exitUsage || err.Error() != tt.want || stderr != "" {
+				t.Fatalf("got %v, exit %d, stderr %q\nwant %q, exit 2, no output", err, exitCode(err), stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	c, err, stderr := parseWith([]string{"-h"}, nil, nil)
+	if c != nil || !errors.Is(err, errHelp) || exitCode(err) != exitOK {
+		t.Fatalf("-h: %v, exit %d", err, exitCode(err))
+	}
+	for _, want := range []string{usageText, exitText, "-key-file PATH", "GNANI_API_KEY or -key-file is safer", "(default 1s)", `(default "` + vachana.DefaultLang + `")`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-h lacks %q:\n%s", want, stderr)
+		}
+	}
+	// Every flag is listed.
+	var t2 textFlags
+	defineFlags(&config{}, &t2).VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(stderr, "\n  -"+f.Name+" ") && !strings.Contains(stderr, "\n  -"+f.Name+"\n") {
+			t.Errorf("-h lacks -%s", f.Name)
+		}
+	})
+}
+
+func TestPipelineOptions(t *testing.T) {
+	defaults := pipeline.Options{
+		Rate: pipeline.DefaultRate, TailSilence: pipeline.DefaultTailSilence, DrainTimeout: pipeline.DefaultDrainTimeout,
+		Reconnects: pipeline.DefaultReconnects, Replay: pipeline.DefaultReplay, StallTimeout: pipeline.DefaultStallTimeout,
+		ConnectTimeout: pipeline.DefaultConnectTimeout,
+	}
+	tests := []struct {
+		name string
+		args []string
+		want func(o *pipeline.Options) // applied to defaults
+	}{
+		{"defaults", nil, func(o *pipeline.Options) {}},
+		{"none", []string{"-tail-silence", "0", "-reconnects", "0"}, func(o *pipeline.Options) {
+			o.TailSilence, o.NoTailSilence, o.Reconnects, o.NoReconnect = 0, true, 0, true
+		}},
+		{"all set", []string{"-o", "f", "-rate", "8000", "-tail-silence", "2s", "-drain-timeout", "3s", "-reconnects", "7",
+			"-replay", "4s", "-stall-timeout", "5s", "-connect-timeout", "6s"}, func(o *pipeline.Options) {
+			*o = pipeline.Options{Rate: frame.Rate8k, Unpaced: true, TailSilence: 2e9, DrainTimeout: 3e9,
+				Reconnects: 7, Replay: 4e9, StallTimeout: 5e9, ConnectTimeout: 6e9}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err, _ := parseWith(tt.args, map[string]string{"GNANI_API_KEY": "k"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults
+			tt.want(&want)
+			if got := pipelineOptions(c); !reflect.DeepEqual(*got, want) {
+				t.Fatalf("got  %+v\nwant %+v", *got, want)
+			}
+		})
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "127.1.2.3": true, "::1": true,
+		"0.0.0.0": false, "::": false, "": false, "example.com": false, "192.168.1.1": false, "localhost.example.com": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

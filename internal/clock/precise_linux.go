@@ -1,0 +1,257 @@
+package clock
+
+import (
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fine is how long before a deadline a [Precise] clock stops trusting the
+// runtime's timer and lets the kernel time the rest: Go's timers on Linux
+// fire up to about 1 ms late.
+const Fine = 2 * time.Millisecond
+
+// fine sleeps until t on the shared timerfd, or until up to early before t
+// when another sleeper's deadline woke it; on a nanosleep if there is no
+// timerfd.
+func (c *Precise) fine(t time.Time, early time.Duration) {
+	if c.wake == nil {
+		c.wake = make(chan wake, 1)
+	}
+	if shared.sleep(waiter{at: t, early: early, ch: c.wake}) {
+		return
+	}
+	for d := time.Until(t); d > 0; d = time.Until(t) {
+		osSleep(d) // returns early on a signal
+	}
+}
+
+// shared is the kernel timer every Precise clock of the process sleeps on.
+// It is made at package initialisation so that its idle timer belongs to no
+// testing/synctest bubble.
+var shared = newKernel(time.Second)
+
+// kernel wakes goroutines at their deadlines, to within tens of
+// microseconds on a lightly loaded machine, without an OS thread or a file
+// descriptor each: one timerfd, armed for the earliest deadline of all
+// waiters, is read through the runtime's network poller by one waiter at a
+// time, the leader, which wakes the others as their deadlines come (each up
+// to its early before) and, once its own has, hands the role to the earliest
+// waiter left.
+//
+// A nanosleep per waiter, its predecessor, holds an OS thread and a P for
+// the whole sleep: with a thousand streams on two cores the sleepers alone
+// occupied the Ps and frames left tens of milliseconds late.
+//
+// The timerfd is opened by the first waiter and closed by closer once no
+// waiter has come for idle; the next waiter opens another.
+type kernel struct {
+	idle   time.Duration
+	closer *time.Timer // runs closeIdle
+
+	mu      sync.Mutex
+	fd      int
+	f       *os.File  // the timerfd, registered with the poller; nil while closed
+	q       []waiter  // min-heap on at
+	armed   time.Time // the deadline the timerfd is set for; zero when nobody waits
+	leading bool      // a waiter is reading the timerfd
+	used    time.Time // when the last waiter left
+	retry   time.Time // when to try again to open the timerfd, after a failure
+	opened  int       // timerfds opened so far, for tests
+	buf     [8]byte   // the leader's read buffer
+}
+
+type waiter struct {
+	at    time.Time
+	early time.Duration // how early it may be woken, with another
+	ch    chan wake
+}
+
+// wake is what a waiter is told: its deadline passed, or it leads now.
+type wake uint8
+
+const (
+	wakeDue wake = iota + 1
+	wakeLead
+)
+
+// newKernel returns a kernel clock that closes its timerfd after idle
+// without waiters. It opens nothing yet.
+func newKernel(idle time.Duration) *kernel {
+	k := &kernel{idle: idle}
+	k.closer = time.AfterFunc(math.MaxInt64, k.closeIdle)
+	k.closer.Stop()
+	return k
+}
+
+// sleep blocks until w's deadline, or until up to w.early before it when
+// another waiter's deadline woke the clock. w.ch must be the caller's own
+// channel of capacity 1, empty between calls. It reports false, at once, if
+// there is no timerfd. It cannot be cancelled; callers use it for the last
+// moments before a deadline only.
+func (k *kernel) sleep(w waiter) bool {
+	k.mu.Lock()
+	if k.f == nil && !k.open() {
+		k.mu.Unlock()
+		return false
+	}
+	k.push(w)
+	if k.armed.IsZero() || w.at.Before(k.armed) {
+		k.arm(w.at)
+	}
+	lead := !k.leading
+	k.leading = true
+	f := k.f // not closed while a waiter leads
+	k.mu.Unlock()
+	if !lead && <-w.ch == wakeDue {
+		return true
+	}
+	k.lead(f, w.ch)
+	return true
+}
+
+// open opens the timerfd, unless the last attempt failed less than a second
+// ago. k.mu is held.
+func (k *kernel) open() bool {
+	now := time.Now()
+	if now.Before(k.retry) {
+		return false
+	}
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		k.retry = now.Add(time.Second)
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "vachana-pipe-timerfd")
+	if f.SetReadDeadline(time.Time{}) != nil { // not registered with the poller
+		f.Close()
+		k.retry = now.Add(time.Second)
+		return false
+	}
+	k.fd, k.f = fd, f
+	k.opened++
+	k.used = now
+	k.closer.Reset(k.idle)
+	return true
+}
+
+// closeIdle closes the timerfd if no waiter has come for idle, and looks
+// again later otherwise.
+func (k *kernel) closeIdle() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.f == nil {
+		return
+	}
+	if k.leading || len(k.q) > 0 {
+		k.closer.Reset(k.idle)
+		return
+	}
+	if left := k.idle - time.Since(k.used); left > 0 {
+		k.closer.Reset(left)
+		return
+	}
+	k.f.Close()
+	k.f, k.fd, k.armed = nil, -1, time.Time{}
+}
+
+// lead reads the timerfd f and wakes waiters as their deadlines pass, until
+// self's has.
+func (k *kernel) lead(f *os.File, self chan wake) {
+	for {
+		if _, err := f.Read(k.buf[:]); err != nil {
+			// Not expected of a timerfd; do not spin on it.
+			osSleep(50 * time.Microsecond)
+		}
+		k.mu.Lock()
+		now := time.Now()
+		done := false
+		for len(k.q) > 0 && !k.q[0].at.Add(-k.q[0].early).After(now) {
+			w := k.pop()
+			if w.ch == self {
+				done = true
+			} else {
+				w.ch <- wakeDue // never blocks: one token per sleep
+			}
+		}
+		if len(k.q) > 0 {
+			k.arm(k.q[0].at)
+		} else {
+			// The timer has expired, or was armed since the read for a
+			// waiter just woken: nothing to disarm. A late expiry wakes the
+			// next leader once for nothing, which it tolerates.
+			k.armed = time.Time{}
+		}
+		if done {
+			if len(k.q) > 0 {
+				k.q[0].ch <- wakeLead
+			} else {
+				k.leading = false
+				k.used = now
+			}
+		}
+		k.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// arm sets the timerfd to expire at t (at once if t has passed).
+func (k *kernel) arm(t time.Time) {
+	d := max(time.Until(t), 1) // 0 would disarm it
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	if unix.TimerfdSettime(k.fd, 0, &spec, nil) != nil {
+		spec.Value = unix.NsecToTimespec(1) // wake the leader now; it re-arms
+		unix.TimerfdSettime(k.fd, 0, &spec, nil)
+	}
+	k.armed = t
+}
+
+func (k *kernel) push(w waiter) {
+	k.q = append(k.q, w)
+	for i := len(k.q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !k.q[i].at.Before(k.q[p].at) {
+			break
+		}
+		k.q[i], k.q[p] = k.q[p], k.q[i]
+		i = p
+	}
+}
+
+func (k *kernel) pop() waiter {
+	q := k.q
+	w := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = waiter{}
+	q = q[:n]
+	for i := 0; ; {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < n && q[l].at.Before(q[m].at) {
+			m = l
+		}
+		if r < n && q[r].at.Before(q[m].at) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	k.q = q
+	return w
+}
+
+// osSleep sleeps about d with nanosleep(2), which the kernel times to
+// microseconds. It may return early (EINTR from the runtime's preemption
+// signal); the caller loops on the clock.
+func osSleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_ = unix.Nanosleep(&ts, nil)
+}

@@ -1,0 +1,265 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/transport"
+)
+
+// settle is how long the drain waits, once nothing is outstanding, for a
+// late segment end: a server may answer the ping while audio is still
+// queued for its detector. Tests of many streams against the reference
+// server, whose detector keeps up with its reading, shorten it.
+var settle = 750 * time.Millisecond
+
+// session is one open session and the two goroutines that serve it while
+// the sender writes to it: the listener, which reads its events, and the
+// pinger. The sender opens it with start and ends it with end, which joins
+// both; nothing of a session outlives it.
+type session struct {
+	transport.Session
+	n     int   // 1 for the first session, 2 after the first reconnection…
+	start int64 // the stream's frame index of the session's first frame
+
+	written   atomic.Int64 // sender: frames written to this session
+	confirmed atomic.Int64 // listener: the stream position a finished segment ended at (Transcript after SegmentEnded); -1 for none
+	ponged    atomic.Int64 // pinger: the stream position the last pong confirmed; -1 for none
+	inEvent   atomic.Bool  // listener: OnEvent is running, pongs are not being read
+	cause     atomic.Pointer[error]
+
+	tally tally
+	gone  chan struct{} // listener: closed when the session has ended
+	lost  chan error    // listener: its one value when the session ends, after gone
+	done  chan struct{} // sender: closed when it has finished with the session
+	wg    sync.WaitGroup
+
+	endOnce sync.Once
+	ended   error // what end returns
+}
+
+// start opens the goroutines of sess. Exactly one value arrives on
+// sess.lost when the session ends, whatever ends it.
+func (r *run) start(ctx context.Context, s transport.Session, n int, start int64) *session {
+	sess := &session{Session: s, n: n, start: start, gone: make(chan struct{}), lost: make(chan error, 1), done: make(chan struct{})}
+	sess.confirmed.Store(-1)
+	sess.ponged.Store(-1)
+	sess.tally.changed = make(chan struct{}, 1)
+	sess.wg.Go(func() {
+		err := r.listen(sess)
+		close(sess.gone)
+		sess.lost <- err
+	})
+	if !r.o.NoPing {
+		sess.wg.Go(func() { r.ping(ctx, sess) })
+	}
+	return sess
+}
+
+// drop records why the pipeline ends sess (no pong, a stall), unless a
+// reason is already recorded, and closes it at once.
+func (sess *session) drop(why error) {
+	sess.cause.CompareAndSwap(nil, &why)
+	sess.CloseNow()
+}
+
+// end closes sess at once (harmless after a normal Close), waits for its
+// goroutines and returns why it ended: the pipeline's reason if it
+// dropped the session, otherwise what the listener saw (io.EOF after a
+// normal close). Later calls return the same.
+func (sess *session) end() error {
+	sess.endOnce.Do(func() {
+		sess.CloseNow()
+		sess.ended = <-sess.lost
+		close(sess.done)
+		sess.wg.Wait()
+		if c := sess.cause.Load(); c != nil {
+			sess.ended = *c
+		}
+	})
+	return sess.ended
+}
+
+// position returns the stream's frame index of the next frame the session
+// receives.
+func (sess *session) position() int64 { return sess.start + sess.written.Load() }
+
+// tally counts the segments a session has ended and not yet transcribed,
+// for the drain. The listener writes it; the sender waits on it. It is the
+// one place segments are counted.
+type tally struct {
+	mu      sync.Mutex
+	pending int       // SegmentEnded events not yet answered by a final transcript
+	lastEnd time.Time // when the last SegmentEnded came
+	ended   error     // why the session ended, once it has
+	changed chan struct{}
+}
+
+func (t *tally) update(f func()) {
+	t.mu.Lock()
+	f()
+	t.mu.Unlock()
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (t *tally) state() (pending int, lastEnd time.Time, ended error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pending, t.lastEnd, t.ended
+}
+
+// segmentMark is a segment the service is transcribing.
+type segmentMark struct {
+	pos     int64 // the stream position when its SegmentEnded came
+	segment int   // its number across sessions
+	at      time.Time
+}
+
+// listen reads the events of sess until it ends, hands each to account and
+// OnEvent, and returns why the session ended.
+func (r *run) listen(sess *session) error {
+	var (
+		lastError string        // the message of the session's last error event
+		marks     []segmentMark // SegmentEnded events awaiting their transcript
+	)
+	for {
+		ev, err := sess.ReadEvent()
+		var me *transport.MalformedError
+		if errors.As(err, &me) {
+			r.stats.Warnings++
+			r.warn(err)
+			continue
+		}
+		if err != nil {
+			if lastError != "" && err != io.EOF {
+				err = fmt.Errorf("%w (the server's last error event said %q)", err, lastError)
+			}
+			sess.tally.update(func() { sess.tally.ended = err })
+			if err != io.EOF {
+				// The session is over: release a Ping or a write waiting
+				// on the dead connection (after recording why).
+				sess.CloseNow()
+			}
+			return err
+		}
+		if ev.Kind == transport.Error {
+			lastError = ev.Message
+		}
+		out := r.account(sess, ev, &marks)
+		if r.o.OnEvent != nil {
+			sess.inEvent.Store(true)
+			r.o.OnEvent(out)
+			sess.inEvent.Store(false)
+		}
+		if ev.Kind == transport.Error && ev.Fatal {
+			// The dialect knows the session cannot go on: end it, so that
+			// the sender replaces it (or reports it) now.
+			sess.drop(&transport.ClosedError{Code: -1, Err: fmt.Errorf("the server reported a fatal error: %s", ev.Message)})
+		}
+	}
+}
+
+// account counts ev in the stats and the session's tally, numbers it,
+// publishes the confirmation a final transcript brings for the replay, and
+// returns it numbered. marks holds the segments awaiting their transcript.
+func (r *run) account(sess *session, ev transport.Event, marks *[]segmentMark) Event {
+	now := time.Now()
+	r.stats.Events++
+	out := Event{Event: ev, Session: sess.n}
+	switch ev.Kind {
+	case transport.SegmentEnded:
+		r.stats.Processing++
+		out.Segment = r.next
+		*marks = append(*marks, segmentMark{pos: sess.position(), segment: r.next, at: now})
+		r.next++
+		sess.tally.update(func() { sess.tally.pending++; sess.tally.lastEnd = now })
+	case transport.Transcript:
+		if !ev.Final {
+			r.stats.Partials++
+			out.Segment = r.next
+			if len(*marks) > 0 {
+				out.Segment = (*marks)[0].segment
+			}
+			break
+		}
+		r.stats.Transcripts++
+		r.transcripts.Add(1)
+		if ev.Latency > 0 {
+			r.lat.add(ev.Latency)
+		}
+		if len(*marks) == 0 { // a transcript without a segment end
+			out.Segment = r.next
+			r.next++
+			break
+		}
+		m := (*marks)[0]
+		*marks = (*marks)[1:]
+		out.Segment = m.segment
+		r.turn.add(now.Sub(m.at))
+		sess.tally.update(func() { sess.tally.pending-- })
+		if !r.o.Unpaced {
+			// The reasoning of where a replay starts needs real-time
+			// pacing; an unpaced stream replays its whole session.
+			sess.confirmed.Store(m.pos)
+		}
+	case transport.Error:
+		r.stats.Errors++
+	case transport.Connected:
+		if ev.SampleRate != 0 && ev.SampleRate != int(r.o.Rate) || ev.ChunkSize != 0 && ev.ChunkSize != 512 {
+			r.warn(fmt.Errorf("the server expects %d Hz in chunks of %d samples; this stream sends %d Hz in chunks of 512", ev.SampleRate, ev.ChunkSize, int(r.o.Rate)))
+		}
+	}
+	return out
+}
+
+// errNoPong is the cause of a ping that timed out.
+var errNoPong = errors.New("pipeline: no pong")
+
+// ping keeps sess alive and detects a dead peer: a pong that does not come
+// within PingInterval drops the session, which the sender then replaces or
+// reports.
+func (r *run) ping(ctx context.Context, sess *session) {
+	t := time.NewTicker(r.o.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-sess.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := sess.position()
+		pctx, cancel := context.WithTimeoutCause(ctx, r.o.PingInterval, errNoPong)
+		err := sess.Ping(pctx)
+		cancel()
+		if err == nil {
+			sess.ponged.Store(sent) // the server has read every frame before the ping
+			continue
+		}
+		if ctx.Err() != nil || !errors.Is(context.Cause(pctx), errNoPong) || sess.inEvent.Load() {
+			// A ping on a session that ended fails (the listener says
+			// why); a pong unread while OnEvent blocks proves nothing.
+			continue
+		}
+		err = fmt.Errorf("pipeline: no pong from the server within %v: the server stopped reading or the connection is dead", r.o.PingInterval)
+		if r.o.Reconnects > 0 {
+			r.warn(err) // the session will be replaced
+		}
+		sess.drop(&transport.ClosedError{Code: -1, Err: err})
+	}
+}
+
+func (r *run) warn(err error) {
+	if r.o.OnWarning != nil {
+		r.o.OnWarning(err)
+	}
+}

@@ -1,0 +1,105 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+var errBoom = errors.New("boom")
+
+// failOnce returns the data of r, then err once, then whatever r returns
+// after its end (io.EOF): a reader whose error is easy to lose, since the
+// next Read after it looks like a clean end.
+type failOnce struct {
+	r      io.Reader
+	err    error
+	failed bool
+}
+
+func (f *failOnce) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF && !f.failed {
+		f.failed = true
+		return n, f.err
+	}
+	return n, err
+}
+
+// withLast returns the last data of r together with err instead of a
+// separate io.EOF, as iotest.DataErrReader does for io.EOF.
+func withLast(r io.Reader, err error) io.Reader {
+	return &lastErr{r: iotest.DataErrReader(r), err: err}
+}
+
+type lastErr struct {
+	r   io.Reader
+	err error
+}
+
+func (l *lastErr) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err == io.EOF {
+		err = l.err
+	}
+	return n, err
+}
+
+// TestReadErrorIsReported: a read error of the input is returned after the
+// samples read before it, whatever the read sizes on either side, and stays
+// returned: it is never turned into a clean end of input.
+func TestReadErrorIsReported(t *testing.T) {
+	in := make([]byte, 2*1025+1) // an odd length: the error comes after half a sample
+	for i := range in {
+		in[i] = byte(i * 7)
+	}
+	f := Format{S16LE, 16000, 1}
+	want := in[:len(in)&^1]
+	inputs := map[string]func() io.Reader{
+		"error once, then EOF": func() io.Reader { return &failOnce{r: bytes.NewReader(in), err: errBoom} },
+		"error with the last data, one byte at a time": func() io.Reader {
+			return withLast(iotest.OneByteReader(bytes.NewReader(in)), errBoom)
+		},
+		"error with the last data, halves": func() io.Reader {
+			return withLast(iotest.HalfReader(bytes.NewReader(in)), errBoom)
+		},
+		"error once, one byte at a time": func() io.Reader {
+			return &failOnce{r: iotest.OneByteReader(bytes.NewReader(in)), err: errBoom}
+		},
+	}
+	for name, input := range inputs {
+		// Read sizes, cycled. A 1-byte read leaves half a sample carried
+		// over to the next Read, which then reads the input with bytes
+		// already in hand.
+		for _, sizes := range [][]int{{1}, {2}, {3}, {1, 3}, {1, 2}, {333}, {1023}, {1024}, {1025}, {4096}, {1, 4096}} {
+			t.Run(fmt.Sprintf("%s/%v", name, sizes), func(t *testing.T) {
+				d, err := NewDecoder(input(), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []byte
+				buf := make([]byte, 4096)
+				for i := 0; ; i++ {
+					n, err := d.Read(buf[:sizes[i%len(sizes)]])
+					got = append(got, buf[:n]...)
+					if err == nil {
+						continue
+					}
+					if !errors.Is(err, errBoom) {
+						t.Fatalf("after %d bytes: Read = %v, want %v", len(got), err, errBoom)
+					}
+					break
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("got %d bytes before the error, want all %d whole samples first", len(got), len(want))
+				}
+				if _, err := d.Read(buf); !errors.Is(err, errBoom) {
+					t.Fatalf("Read after the error = %v, want it again", err)
+				}
+			})
+		}
+	}
+}

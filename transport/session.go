@@ -1,0 +1,89 @@
+// Package transport is the contract between the pipeline and a realtime
+// speech-to-text service: a [Dialer] opens [Session]s, a Session takes
+// audio and gives back normalised [Event]s. Each service's protocol (its
+// dialect) lives in a subpackage — [github.com/vachana-pipe/vachana-pipe/transport/vachana]
+// for Gnani's Vachana v3 — and the reference server that speaks them on
+// loopback, for tests and demos, in refserver.
+//
+// The contract is written down here once; the pipeline relies on nothing
+// else (no optional methods found by type assertion).
+package transport
+
+import (
+	"context"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+)
+
+// Version is the version of vachana-pipe, sent in the User-Agent header of
+// every dialect.
+const Version = "0.2.0"
+
+// Audio describes the audio a service's sessions take: s16le mono samples
+// at Rate, written ChunkFrames frames ([frame.Size] bytes each) at a time.
+type Audio struct {
+	Rate        frame.Rate
+	ChunkFrames int // frames per [Session.WriteAudio]; 1 for Vachana v3
+}
+
+// ChunkBytes returns the size of one chunk in bytes.
+func (a Audio) ChunkBytes() int { return a.ChunkFrames * frame.Size }
+
+// Dialer opens sessions with one service, every one with the same settings,
+// so a lost session can be replaced by dialling again. Its methods may be
+// called from any goroutine.
+type Dialer interface {
+	// Audio returns what the sessions take. It does not change.
+	Audio() Audio
+
+	// Dial opens a fresh session and returns once it is ready for audio
+	// (for Vachana, once the connected event has come; that event is still
+	// the first ReadEvent returns). ctx bounds the whole opening. A refusal
+	// with an HTTP status is a *[HandshakeError]; a refusal no retry can
+	// mend (a rejected key) says so through [HandshakeError.Final].
+	Dial(ctx context.Context) (Session, error)
+
+	// Close releases what outlives one session (an auth session some
+	// services keep), once no session of the dialer is open any more. It
+	// is safe to call more than once; dialects with nothing to release
+	// return nil.
+	Close(ctx context.Context) error
+}
+
+// Session is one open session with a service.
+//
+// WriteAudio, Ping, Finish, Close and CloseNow may be called concurrently
+// with ReadEvent and with each other, but WriteAudio and Finish not with
+// themselves. ReadEvent must be called from one goroutine, continuously for
+// the whole session: control messages (pings, close frames) are processed
+// only while someone reads. A Session starts no goroutine of its own.
+type Session interface {
+	// WriteAudio sends one chunk: [Audio.ChunkBytes] bytes of s16le mono
+	// audio. It does not retain chunk and does not allocate in the steady
+	// state. It blocks while the network is congested; CloseNow releases
+	// it. An error after the session ended is a *[ClosedError].
+	WriteAudio(chunk []byte) error
+
+	// ReadEvent blocks for the next event. A message it cannot decode
+	// gives a *[MalformedError] and the session goes on. When the session
+	// ends it returns a *[ClosedError] — or io.EOF once Close was called
+	// and the service ended the session normally.
+	ReadEvent() (Event, error)
+
+	// Ping returns once the service has read everything written before it
+	// (a WebSocket ping and its pong), or when ctx ends.
+	Ping(ctx context.Context) error
+
+	// Finish asks the service to finish what it was sent, whatever that
+	// means for it (nothing for Vachana, whose detector ends the last
+	// segment on the tail silence; a flush or end message for others). It
+	// does not wait for the results: they come through ReadEvent.
+	Finish(ctx context.Context) error
+
+	// Close ends the session normally and waits briefly for the service
+	// to agree; ReadEvent goes on delivering what the service still sends.
+	Close() error
+
+	// CloseNow drops the session at once; blocked calls return.
+	CloseNow() error
+}
