@@ -126,7 +126,7 @@ func naive(cfg vachana.Config, audio []byte, frames int, after, before func()) e
 		if before != nil {
 			before()
 		}
-		if err := ws.WriteFrame(&f); err != nil {
+		if err := ws.WriteAudio(f[:]); err != nil {
 			ws.CloseNow()
 			<-done
 			return err

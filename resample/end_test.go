@@ -8,24 +8,11 @@ import (
 	"math"
 	"testing"
 	"testing/iotest"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 )
 
 var errBoom = errors.New("boom")
-
-// failAfter returns the data of r, then err in place of io.EOF (with the last
-// data when r is an iotest.DataErrReader), and err again on every later call.
-type failAfter struct {
-	r   io.Reader
-	err error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err == io.EOF {
-		err = f.err
-	}
-	return n, err
-}
 
 // TestEndFlushes: for inputs that end in the middle of a block (of about
 // 100 ms) and of an L-frame group, the output is exactly round(n × out / in)
@@ -62,11 +49,11 @@ func TestSourceErrorIsReturned(t *testing.T) {
 	x := tone(n, in, 440, 0.5)
 	want := resampleAll(t, bytes.NewReader(x), in, out, High)
 	sources := map[string]func() io.Reader{
-		"error after the data":     func() io.Reader { return &failAfter{bytes.NewReader(x), errBoom} },
-		"error with the last data": func() io.Reader { return &failAfter{iotest.DataErrReader(bytes.NewReader(x)), errBoom} },
-		"one byte, error after":    func() io.Reader { return &failAfter{iotest.OneByteReader(bytes.NewReader(x)), errBoom} },
+		"error after the data":     func() io.Reader { return testutil.ErrAfter(bytes.NewReader(x), errBoom) },
+		"error with the last data": func() io.Reader { return testutil.ErrAfter(iotest.DataErrReader(bytes.NewReader(x)), errBoom) },
+		"one byte, error after":    func() io.Reader { return testutil.ErrAfter(iotest.OneByteReader(bytes.NewReader(x)), errBoom) },
 		"halves, error with the end": func() io.Reader {
-			return &failAfter{iotest.DataErrReader(iotest.HalfReader(bytes.NewReader(x))), errBoom}
+			return testutil.ErrAfter(iotest.DataErrReader(iotest.HalfReader(bytes.NewReader(x))), errBoom)
 		},
 	}
 	for name, src := range sources {
@@ -89,7 +76,7 @@ func TestSourceErrorIsReturned(t *testing.T) {
 		})
 	}
 	// Bypassed (equal rates): the source's own reads and error.
-	r, err := New(&failAfter{bytes.NewReader(x), errBoom}, in, in, High)
+	r, err := New(testutil.ErrAfter(bytes.NewReader(x), errBoom), in, in, High)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,25 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/source"
 )
-
-// counted closes reached once n bytes have been read through it. One
-// goroutine reads it.
-type counted struct {
-	r       io.Reader
-	n, got  int
-	reached chan struct{}
-}
-
-func (c *counted) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if c.got < c.n && c.got+n >= c.n {
-		close(c.reached)
-	}
-	c.got += n
-	return n, err
-}
 
 // TestStopFlushes: audio arrives on a pipe that stays open; once the
 // resampler has read all of it (it holds a partly filled block) and blocks
@@ -40,7 +24,7 @@ func TestStopFlushes(t *testing.T) {
 	input := source.NewInput(pr, "pipe")
 	defer input.Close()
 	x := tone(n, in, 440, 0.5)
-	c := &counted{r: input, n: len(x), reached: make(chan struct{})}
+	c := testutil.NewCounting(input, int64(len(x)))
 	r, err := New(c, in, out, High)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +44,7 @@ func TestStopFlushes(t *testing.T) {
 	}
 	const watchdog = 10 * time.Second // generous for a busy machine; a hang fails instead
 	select {
-	case <-c.reached:
+	case <-c.Reached:
 	case <-time.After(watchdog):
 		t.Fatalf("the resampler did not read the %d bytes written within %v", len(x), watchdog)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"testing"
 	"testing/iotest"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 )
 
 var errBoom = errors.New("boom")
@@ -32,20 +34,7 @@ func (f *failOnce) Read(p []byte) (int, error) {
 // withLast returns the last data of r together with err instead of a
 // separate io.EOF, as iotest.DataErrReader does for io.EOF.
 func withLast(r io.Reader, err error) io.Reader {
-	return &lastErr{r: iotest.DataErrReader(r), err: err}
-}
-
-type lastErr struct {
-	r   io.Reader
-	err error
-}
-
-func (l *lastErr) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	if err == io.EOF {
-		err = l.err
-	}
-	return n, err
+	return testutil.ErrAfter(iotest.DataErrReader(r), err)
 }
 
 // TestReadErrorIsReported: a read error of the input is returned after the

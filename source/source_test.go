@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 )
 
 // TestMain fails the run if a test leaves a goroutine behind, such as a
@@ -152,23 +153,6 @@ func TestInputEndsFile(t *testing.T) {
 	}
 }
 
-// counting counts the bytes read through it and closes reached once n have
-// been. It is read by one goroutine.
-type counting struct {
-	r       io.Reader
-	n, got  int64
-	reached chan struct{}
-}
-
-func (c *counting) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if c.got < c.n && c.got+int64(n) >= c.n {
-		close(c.reached)
-	}
-	c.got += int64(n)
-	return n, err
-}
-
 // TestStopEndsTheStream: a streamed WAV (data size left open) arrives on a
 // pipe that stays open; once the reader has read it all and blocks for more,
 // Stop ends the stream as a normal end would: every sample comes out, then
@@ -186,7 +170,7 @@ func TestStopEndsTheStream(t *testing.T) {
 	defer pw.Close()
 	in := NewInput(pr, "pipe")
 	defer in.Close()
-	c := &counting{r: in, n: int64(len(file)), reached: make(chan struct{})}
+	c := testutil.NewCounting(in, int64(len(file)))
 	type result struct {
 		out []byte
 		err error
@@ -208,7 +192,7 @@ func TestStopEndsTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-c.reached:
+	case <-c.Reached:
 	case <-time.After(watchdog):
 		t.Fatalf("the reader did not read the %d bytes written within %v", len(file), watchdog)
 	}

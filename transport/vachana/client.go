@@ -234,9 +234,6 @@ func (s *Session) WriteAudio(chunk []byte) error {
 	return nil
 }
 
-// WriteFrame sends one frame; it is WriteAudio for a [frame.Frame].
-func (s *Session) WriteFrame(f *frame.Frame) error { return s.WriteAudio(f[:]) }
-
 // ReadEvent blocks until the server sends a message and returns it decoded
 // (the connected event Dial waited for comes first). A message that is not
 // a JSON object, or a binary message, returns a *[transport.MalformedError]

@@ -199,11 +199,11 @@ func TestSession(t *testing.T) {
 	}
 	frames := 0
 	for range frame.Rate8k.FramesIn(time.Second) {
-		c.WriteFrame(&loud)
+		c.WriteAudio(loud[:])
 		frames++
 	}
 	for range frame.Rate8k.FramesIn(time.Second) {
-		c.WriteFrame(&quiet)
+		c.WriteAudio(quiet[:])
 		frames++
 	}
 	for _, want := range []transport.Kind{transport.SegmentEnded, transport.Transcript} {
@@ -253,36 +253,36 @@ func childSession(tb testing.TB) *vachana.Session {
 	return c
 }
 
-// TestWriteFrameDoesNotAllocate counts WriteFrame's allocations alone:
+// TestWriteAudioDoesNotAllocate counts WriteAudio's allocations alone:
 // testing.AllocsPerRun counts the whole process's, so the server runs in a
 // child process, and a Conn has no goroutine of its own (nobody reads
 // during the window, and the server sends nothing unasked).
-func TestWriteFrameDoesNotAllocate(t *testing.T) {
+func TestWriteAudioDoesNotAllocate(t *testing.T) {
 	c := childSession(t)
 	if others := leakcheck.Others(time.Second); others != "" {
 		t.Fatalf("goroutines that could allocate during the count:\n%s", others)
 	}
 	var f frame.Frame
 	allocs := testing.AllocsPerRun(200, func() {
-		if err := c.WriteFrame(&f); err != nil {
+		if err := c.WriteAudio(f[:]); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Fatalf("WriteFrame allocates %.1f times per frame, want 0", allocs)
+		t.Fatalf("WriteAudio allocates %.1f times per frame, want 0", allocs)
 	}
 }
 
-// BenchmarkWriteFrame measures one frame written to a server in a child
+// BenchmarkWriteAudio measures one frame written to a server in a child
 // process (the server reads it there): the client's CPU and allocations
 // per frame.
-func BenchmarkWriteFrame(b *testing.B) {
+func BenchmarkWriteAudio(b *testing.B) {
 	c := childSession(b)
 	var f frame.Frame
 	b.SetBytes(frame.Size)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := c.WriteFrame(&f); err != nil {
+		if err := c.WriteAudio(f[:]); err != nil {
 			b.Fatal(err)
 		}
 	}
