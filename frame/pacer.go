@@ -144,6 +144,25 @@ func (p *Pacer) Rebase(next int64, at time.Time) {
 	p.from, p.fromAt = next, at
 }
 
+// Postpone moves the deadlines of the frames not yet released later, so
+// that the next one is due at at, if at is after its deadline; frames
+// released before keep their place and the minimum gap still holds. A
+// sender calls it when the source paused for a time that must not be
+// caught up: when it starts filling the pause with silence, so that the
+// silence leaves at cadence from now and the audio after it on the same
+// schedule, late by the pause, with no burst. Before the first Wait it
+// anchors the schedule so that the next frame is due at at.
+func (p *Pacer) Postpone(at time.Time) {
+	if !p.started {
+		p.Start(at.Add(-p.rate.FrameAt(p.next)))
+		return
+	}
+	if d := at.Sub(p.deadline(p.next)); d > 0 {
+		p.start = p.start.Add(d)
+		p.fromAt = p.fromAt.Add(d)
+	}
+}
+
 // deadline returns frame n's deadline.
 func (p *Pacer) deadline(n int64) time.Time {
 	if n < p.high {

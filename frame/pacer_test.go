@@ -469,6 +469,52 @@ func TestPacerRebaseBeforeStart(t *testing.T) {
 	}
 }
 
+// TestPacerPostpone checks that after a pause the frames go on at cadence
+// from the moment Postpone names, without catching the pause up, and that
+// a Postpone to a moment already past changes nothing.
+func TestPacerPostpone(t *testing.T) {
+	c := clock.NewFake(epoch)
+	r := Rate16k
+	p := NewPacerClock(r, c)
+	wait := func(i int64, want time.Time) {
+		t.Helper()
+		dl, err := p.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !dl.Equal(want) || !c.Now().Equal(want) {
+			t.Fatalf("frame %d due at %v, released at %v, want %v", i, dl.Sub(epoch), c.Now().Sub(epoch), want.Sub(epoch))
+		}
+	}
+	for i := range int64(10) {
+		wait(i, epoch.Add(r.FrameAt(i)))
+	}
+	c.Advance(5 * time.Second) // the source paused
+	at := c.Now()
+	p.Postpone(at)
+	for i := int64(10); i < 100; i++ {
+		wait(i, at.Add(r.FrameAt(i-10)))
+	}
+	p.Postpone(epoch) // long past: no change
+	wait(100, at.Add(r.FrameAt(90)))
+	if s := p.Stats(); s.Late != 0 {
+		t.Errorf("%d frames counted late after Postpone, want 0", s.Late)
+	}
+}
+
+// TestPacerPostponeBeforeStart checks that Postpone anchors a schedule
+// that has not started.
+func TestPacerPostponeBeforeStart(t *testing.T) {
+	c := clock.NewFake(epoch)
+	p := NewPacerClock(Rate8k, c)
+	at := epoch.Add(time.Second)
+	p.Postpone(at)
+	dl, err := p.Wait(context.Background())
+	if err != nil || !dl.Equal(at) {
+		t.Fatalf("first frame due at %v (%v), want %v", dl.Sub(epoch), err, at.Sub(epoch))
+	}
+}
+
 // TestPacerWaitDoesNotAllocate counts allocations of Wait on a Fake clock,
 // on time and late, across a Rebase.
 func TestPacerWaitDoesNotAllocate(t *testing.T) {

@@ -17,11 +17,12 @@ const (
 	Connected
 	// SegmentEnded: the service closed a speech segment and is
 	// transcribing it; a final [Transcript] follows for each. It is the unit
-	// the pipeline's drain counts (Vachana's processing).
+	// the pipeline's drain counts and its replay's marker (Vachana's
+	// processing, Sarvam's END_SPEECH).
 	SegmentEnded
 	// SpeechStarted and SpeechEnded: voice activity as the service sees
-	// it (Vachana's speech_start/vad_start and speech_end/vad_end). Passed
-	// on, never counted as segments.
+	// it (Vachana's speech_start/vad_start and speech_end/vad_end, Sarvam's
+	// START_SPEECH). Passed on, never counted as segments.
 	SpeechStarted
 	SpeechEnded
 	// Transcript: text, final or partial.
@@ -62,6 +63,7 @@ type Event struct {
 	SegmentID     string        // the service's id of the segment
 	SegmentIndex  string        // the service's index of the segment, as text (sent as a string or a number)
 	Language      string        // the language the service detected, when it says
+	LanguageProb  float64       // the service's confidence in Language, 0 to 1, when it says
 	AudioDuration time.Duration // the segment's audio, as the service counts it
 	Latency       time.Duration // the service's own processing latency
 

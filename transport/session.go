@@ -2,8 +2,9 @@
 // speech-to-text service: a [Dialer] opens [Session]s, a Session takes
 // audio and gives back normalised [Event]s. Each service's protocol (its
 // dialect) lives in a subpackage — [github.com/vachana-pipe/vachana-pipe/transport/vachana]
-// for Gnani's Vachana v3 — and the reference server that speaks them on
-// loopback, for tests and demos, in refserver.
+// for Gnani's Vachana v3, [github.com/vachana-pipe/vachana-pipe/transport/sarvam]
+// for Sarvam AI's streaming STT — and the reference server that speaks them
+// on loopback, for tests and demos, in refserver.
 //
 // The contract is written down here once; the pipeline relies on nothing
 // else (no optional methods found by type assertion).
@@ -11,6 +12,7 @@ package transport
 
 import (
 	"context"
+	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 )
@@ -20,10 +22,28 @@ import (
 const Version = "0.2.0"
 
 // Audio describes the audio a service's sessions take: s16le mono samples
-// at Rate, written ChunkFrames frames ([frame.Size] bytes each) at a time.
+// at Rate, written ChunkFrames frames ([frame.Size] bytes each) at a time,
+// and what the service needs of the stream around the input.
 type Audio struct {
 	Rate        frame.Rate
-	ChunkFrames int // frames per [Session.WriteAudio]; 1 for Vachana v3
+	ChunkFrames int // frames per [Session.WriteAudio]; 1 for Vachana v3 and Sarvam
+
+	// TailSilence is the silence the service needs after the last speech
+	// to end its last segment; zero leaves it to the caller's default.
+	TailSilence time.Duration
+
+	// KeepAlive, if positive, says the service closes a session that gets
+	// no audio for a while (Sarvam: about 60 s), so when the input gives
+	// nothing for KeepAlive the session must be fed silence at cadence
+	// until it resumes. Zero: the service needs no audio to stay open
+	// (Vachana keeps sessions alive with WebSocket pings).
+	KeepAlive time.Duration
+
+	// Flush says that [Session.Finish] makes the service finalise speech
+	// it has not ended, and that its answer is a transcript without a
+	// segment end (Sarvam's flush). The pipeline then awaits that
+	// transcript when the service said speech started and did not end it.
+	Flush bool
 }
 
 // ChunkBytes returns the size of one chunk in bytes.
@@ -76,8 +96,8 @@ type Session interface {
 
 	// Finish asks the service to finish what it was sent, whatever that
 	// means for it (nothing for Vachana, whose detector ends the last
-	// segment on the tail silence; a flush or end message for others). It
-	// does not wait for the results: they come through ReadEvent.
+	// segment on the tail silence; a flush message for Sarvam). It does not
+	// wait for the results: they come through ReadEvent.
 	Finish(ctx context.Context) error
 
 	// Close ends the session normally and waits briefly for the service

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -74,6 +75,24 @@ func TestDialRefusesOtherSchemes(t *testing.T) {
 	for _, u := range []string{"http://host/x", "host:80", "wss://"} {
 		if _, err := transport.DialWebSocket(context.Background(), transport.WebSocketConfig{URL: u}); err == nil || !strings.Contains(err.Error(), "not a ws:// or wss:// URL") {
 			t.Errorf("%q: %v", u, err)
+		}
+	}
+}
+
+func TestLenient(t *testing.T) {
+	for _, tt := range []struct {
+		json, text string
+		num        float64
+	}{
+		{`"a b"`, "a b", 0}, {`"1.5"`, "1.5", 1.5}, {`12`, "12", 12}, {`-0.25`, "-0.25", -0.25},
+		{`true`, "true", 0}, {`null`, "", 0}, {`{"a": 1}`, `{"a": 1}`, 0}, {`[1]`, "[1]", 0}, {`"NaN"`, "NaN", 0},
+	} {
+		var v struct{ F transport.Lenient }
+		if err := json.Unmarshal([]byte(`{"F":`+tt.json+`}`), &v); err != nil {
+			t.Fatalf("%s: %v", tt.json, err)
+		}
+		if string(v.F) != tt.text || v.F.Float() != tt.num || v.F.Int() != int(tt.num) {
+			t.Errorf("%s: text %q, number %v, want %q, %v", tt.json, v.F, v.F.Float(), tt.text, tt.num)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,21 +107,30 @@ func handshakeError(resp *http.Response) *HandshakeError {
 		return e
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	// Vachana's {"detail":{"error_code":…,"message":…}} or {"detail":"…"};
+	// Sarvam's {"error":{"message":…,"code":…}}.
 	var v struct {
 		Detail json.RawMessage `json:"detail"`
+		Error  json.RawMessage `json:"error"`
 	}
 	var d struct {
 		ErrorCode string `json:"error_code"`
+		Code      string `json:"code"`
 		Message   string `json:"message"`
 	}
-	if json.Unmarshal(body, &v) == nil && len(v.Detail) > 0 {
-		if json.Unmarshal(v.Detail, &d) == nil {
-			e.Code, e.Message = d.ErrorCode, d.Message
-		} else {
+	if json.Unmarshal(body, &v) == nil {
+		for _, field := range []json.RawMessage{v.Detail, v.Error} {
+			if len(field) == 0 {
+				continue
+			}
 			var s string
-			if json.Unmarshal(v.Detail, &s) == nil {
+			switch {
+			case json.Unmarshal(field, &d) == nil:
+				e.Code, e.Message = cmp.Or(d.ErrorCode, d.Code), d.Message
+			case json.Unmarshal(field, &s) == nil:
 				e.Message = s
 			}
+			break
 		}
 	}
 	if e.Code == "" && e.Message == "" {

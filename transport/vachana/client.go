@@ -17,8 +17,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -132,10 +130,9 @@ var ErrNoGreeting = errors.New("vachana: the server accepted the connection but 
 
 // Session is an open Vachana v3 session; it implements [transport.Session].
 type Session struct {
-	ws        *websocket.Conn
-	requestID string
-	greeting  atomic.Pointer[transport.Event] // the connected event Dial read, for ReadEvent
-	closing   atomic.Bool                     // Close was called
+	*transport.Conn // Ping, Close, CloseNow; Read and Write for messages the dialect does not model
+	requestID       string
+	greeting        atomic.Pointer[transport.Event] // the connected event Dial read, for ReadEvent
 }
 
 // Dial opens a session: it sends the upgrade request with the headers of
@@ -171,7 +168,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{ws: ws, requestID: cfg.RequestID}
+	s := &Session{Conn: transport.NewConn(ws), requestID: cfg.RequestID}
 	if err := s.greet(ctx); err != nil {
 		return nil, err
 	}
@@ -180,28 +177,28 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 
 func hint(status int) string {
 	if status == http.StatusUnauthorized {
-		return "check the API key (flag -key or env GNANI_API_KEY)"
+		return "check the API key (-key, -key-file or env GNANI_API_KEY)"
 	}
 	return transport.StatusHint(status)
 }
 
 // greet waits for the first event and keeps it for ReadEvent.
 func (s *Session) greet(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { s.ws.CloseNow() })
+	stop := context.AfterFunc(ctx, func() { s.CloseNow() })
 	ev, err := s.read()
 	timedOut := !stop()
 	var me *transport.MalformedError
 	switch {
 	case timedOut:
-		s.ws.CloseNow()
+		s.CloseNow()
 		return fmt.Errorf("%w: waited for it after the upgrade (%v)", ErrNoGreeting, context.Cause(ctx))
 	case errors.As(err, &me):
 		// A first message we cannot read is no refusal: go on, keep it.
 	case err != nil:
-		s.ws.CloseNow()
+		s.CloseNow()
 		return fmt.Errorf("vachana: the session ended before it started: %w", err)
 	case ev.Kind == transport.Error:
-		s.ws.CloseNow()
+		s.CloseNow()
 		return fmt.Errorf("vachana: the server refused the session: %s", ev.Message)
 	}
 	s.greeting.Store(&ev)
@@ -226,12 +223,7 @@ func (s *Session) WriteAudio(chunk []byte) error {
 	if len(chunk) != frame.Size {
 		return fmt.Errorf("vachana: a chunk is one frame of %d bytes, got %d", frame.Size, len(chunk))
 	}
-	// A context that cannot be cancelled keeps coder/websocket from
-	// allocating per call; cancellation reaches the write by closing.
-	if err := s.ws.Write(context.Background(), websocket.MessageBinary, chunk); err != nil {
-		return transport.Closed(err)
-	}
-	return nil
+	return s.Write(websocket.MessageBinary, chunk)
 }
 
 // ReadEvent blocks until the server sends a message and returns it decoded
@@ -244,46 +236,17 @@ func (s *Session) ReadEvent() (transport.Event, error) {
 	if g := s.greeting.Swap(nil); g != nil {
 		return *g, nil
 	}
-	ev, err := s.read()
-	var ce *transport.ClosedError
-	if errors.As(err, &ce) && s.closing.Load() && (ce.Normal() || errors.Is(err, net.ErrClosed)) {
-		// Close reports whether the closing handshake succeeded; the read
-		// side sees either the server's close frame or the connection
-		// Close closed, depending on timing.
-		return ev, io.EOF
-	}
-	return ev, err
+	return s.read()
 }
 
 func (s *Session) read() (transport.Event, error) {
-	typ, msg, err := s.ws.Read(context.Background())
+	msg, err := s.ReadText()
 	if err != nil {
-		return transport.Event{}, transport.Closed(err)
-	}
-	if typ != websocket.MessageText {
-		return transport.Event{Raw: msg}, &transport.MalformedError{Raw: msg, Err: errors.New("binary message from the server")}
+		return transport.Event{Raw: msg}, err
 	}
 	return ParseEvent(msg)
 }
 
-// Ping sends a ping and waits for the pong, which the server sends after
-// reading every frame before the ping, or for ctx to end. Another goroutine
-// must be in ReadEvent for the pong to be seen.
-func (s *Session) Ping(ctx context.Context) error { return s.ws.Ping(ctx) }
-
 // Finish does nothing: Vachana ends the last segment when its detector
 // hears the tail silence, and has no flush message.
 func (s *Session) Finish(context.Context) error { return nil }
-
-// Close ends the session normally: it sends a close frame with status 1000
-// and waits for the server's (up to 5 s), while the goroutine in ReadEvent
-// goes on receiving whatever the server still sends. A server answering
-// with a normal status ([transport.NormalClose]) counts as a normal end.
-func (s *Session) Close() error {
-	s.closing.Store(true)
-	return transport.CloseNormally(s.ws)
-}
-
-// CloseNow drops the connection without a close handshake. Blocked calls
-// return at once.
-func (s *Session) CloseNow() error { return s.ws.CloseNow() }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/transport"
@@ -37,59 +36,23 @@ var kinds = map[string]transport.Kind{
 	TypeVADEnd:      transport.SpeechEnded,
 }
 
-// flex decodes a JSON string, number, boolean or null into its text form, so a
-// field documented as a string that arrives as a number (or the other way
-// round) is still read.
-type flex string
-
-func (f *flex) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flex(s)
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
-		*f = flex(b) // an unexpected object: keep its text rather than fail
-	default:
-		*f = flex(b)
-	}
-	return nil
-}
-
-func (f flex) float() float64 {
-	v, err := strconv.ParseFloat(string(f), 64)
-	if err != nil {
-		return 0
-	}
-	return v
-}
-
-func (f flex) int() int {
-	return int(f.float())
-}
-
 type wireEvent struct {
-	Type            flex            `json:"type"`
-	Timestamp       flex            `json:"timestamp"`
-	Message         flex            `json:"message"`
-	Text            flex            `json:"text"`
-	AudioDurationMS flex            `json:"audio_duration_ms"`
-	SegmentID       flex            `json:"segment_id"`
-	SegmentIndex    flex            `json:"segment_index"`
-	Latency         flex            `json:"latency"`
-	IsFinal         *flex           `json:"is_final"`
-	RequestID       flex            `json:"request_id"`
-	Config          json.RawMessage `json:"config"`
+	Type            transport.Lenient  `json:"type"`
+	Timestamp       transport.Lenient  `json:"timestamp"`
+	Message         transport.Lenient  `json:"message"`
+	Text            transport.Lenient  `json:"text"`
+	AudioDurationMS transport.Lenient  `json:"audio_duration_ms"`
+	SegmentID       transport.Lenient  `json:"segment_id"`
+	SegmentIndex    transport.Lenient  `json:"segment_index"`
+	Latency         transport.Lenient  `json:"latency"`
+	IsFinal         *transport.Lenient `json:"is_final"`
+	RequestID       transport.Lenient  `json:"request_id"`
+	Config          json.RawMessage    `json:"config"`
 }
 
 type wireConfig struct {
-	SampleRate flex `json:"sample_rate"`
-	ChunkSize  flex `json:"chunk_size"`
+	SampleRate transport.Lenient `json:"sample_rate"`
+	ChunkSize  transport.Lenient `json:"chunk_size"`
 }
 
 var errNotObject = errors.New("not an object")
@@ -113,10 +76,10 @@ func ParseEvent(msg []byte) (transport.Event, error) {
 		Timestamp:     string(w.Timestamp),
 		Message:       string(w.Message),
 		Text:          string(w.Text),
-		AudioDuration: ms(w.AudioDurationMS.float()),
+		AudioDuration: ms(w.AudioDurationMS.Float()),
 		SegmentID:     string(w.SegmentID),
 		SegmentIndex:  string(w.SegmentIndex),
-		Latency:       ms(w.Latency.float()),
+		Latency:       ms(w.Latency.Float()),
 		Final:         true,
 		RequestID:     string(w.RequestID),
 		Raw:           msg,
@@ -129,8 +92,8 @@ func ParseEvent(msg []byte) (transport.Event, error) {
 	}
 	var c wireConfig
 	if len(w.Config) > 0 && json.Unmarshal(w.Config, &c) == nil {
-		ev.SampleRate = c.SampleRate.int()
-		ev.ChunkSize = c.ChunkSize.int()
+		ev.SampleRate = c.SampleRate.Int()
+		ev.ChunkSize = c.ChunkSize.Int()
 	}
 	return ev, nil
 }
