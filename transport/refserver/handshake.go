@@ -8,24 +8,41 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
-// Path is the only path the server answers, as on the real service.
+// Path is the only path a Vachana server answers, as on the real service.
 const Path = "/stt/v3/stream"
 
 // handshake is what a valid upgrade request declares. It deliberately has no
 // field for the API key.
 type handshake struct {
+	service                    string // ServiceVachana or ServiceSarvam
 	requestID, lang, userAgent string
 	rate                       frame.Rate
+	hangover                   time.Duration
+	sarvam                     *sarvamParams // Sarvam only
 }
 
 // checkHandshake validates r like the real service does before the upgrade.
-// On failure it writes the HTTP error response and returns false.
-func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults Faults) (handshake, bool) {
+// On failure it writes the HTTP error response and returns false. The
+// AcceptOptions (nil for defaults) may hold the key: use them for the
+// upgrade only.
+func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults Faults) (handshake, *websocket.AcceptOptions, bool) {
+	if s.opts.Service == ServiceSarvam {
+		return s.checkSarvam(w, r, faults)
+	}
+	hs, ok := s.checkVachana(w, r, faults)
+	return hs, nil, ok
+}
+
+// checkVachana validates a Vachana upgrade request.
+func (s *Server) checkVachana(w http.ResponseWriter, r *http.Request, faults Faults) (handshake, bool) {
 	if r.URL.Path != Path {
 		writeError(w, http.StatusNotFound, "NOT_FOUND",
 			"reference server: no endpoint at "+r.URL.Path+"; connect to "+Path)
@@ -50,6 +67,8 @@ func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults F
 		return handshake{}, false
 	}
 	h := handshake{
+		service:   ServiceVachana,
+		hangover:  s.opts.Hangover,
 		requestID: r.Header.Get("x-api-request-id"),
 		lang:      r.Header.Get("lang_code"),
 		userAgent: r.UserAgent(),
@@ -75,7 +94,8 @@ func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults F
 	return h, true
 }
 
-// rejectCode names the error_code an injected rejection with status st uses.
+// rejectCode names the error_code an injected Vachana rejection with status
+// st uses.
 func rejectCode(st int) string {
 	switch st {
 	case http.StatusUnauthorized:
@@ -89,7 +109,7 @@ func rejectCode(st int) string {
 	return "HTTP_" + strconv.Itoa(st)
 }
 
-// writeError writes a JSON error body shaped like the real service's:
+// writeError writes a JSON error body shaped like the real Vachana service's:
 // {"detail":{"error_code":code,"message":msg}}.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	var body struct {

@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -98,8 +99,14 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 // dial connects to url with h and starts the client's reader.
 func dial(t *testing.T, url string, h http.Header) *client {
 	t.Helper()
+	return dialOpts(t, url, &websocket.DialOptions{HTTPHeader: h})
+}
+
+// dialOpts connects to url with opts and starts the client's reader.
+func dialOpts(t *testing.T, url string, opts *websocket.DialOptions) *client {
+	t.Helper()
 	ctx := testCtx(t, 5*time.Second)
-	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	c, resp, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -224,4 +231,59 @@ func leakCheck(t *testing.T) func() {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// testService drives one service's protocol in the tests both services
+// share.
+type testService struct {
+	name string
+	opts func(Options) *Options // sets Options.Service
+	// dial connects a client; greets says a Vachana connected event comes
+	// first (unless Faults.NoConnected).
+	dial   func(t *testing.T, s *Server) *client
+	greets bool
+	// audio sends each of msgs as one audio message.
+	audio func(t *testing.T, cl *client, msgs [][]byte)
+	// errText returns the text of an error message in field (Sarvam's
+	// Faults.ErrorField), "" if e is none.
+	errText func(e event, field string) string
+}
+
+var services = []testService{
+	{
+		name: "vachana",
+		opts: func(o Options) *Options { return &o },
+		dial: func(t *testing.T, s *Server) *client {
+			t.Helper()
+			return dial(t, s.URL, header(0))
+		},
+		greets: true,
+		audio:  func(t *testing.T, cl *client, msgs [][]byte) { t.Helper(); cl.send(t, msgs) },
+		errText: func(e event, _ string) string {
+			if e.str("type") != "error" || e.str("timestamp") == "" {
+				return ""
+			}
+			return e.str("message")
+		},
+	},
+	{
+		name: "sarvam",
+		opts: func(o Options) *Options { o.Service = ServiceSarvam; return &o },
+		dial: func(t *testing.T, s *Server) *client {
+			t.Helper()
+			return dialSarvam(t, s, "language-code=hi-IN")
+		},
+		audio: func(t *testing.T, cl *client, msgs [][]byte) {
+			t.Helper()
+			for _, m := range msgs {
+				cl.sendText(t, audioMsg(m, frame.Rate16k))
+			}
+		},
+		errText: func(e event, field string) string {
+			if e.str("type") != "error" || e.obj("data").str("code") == "" {
+				return ""
+			}
+			return e.obj("data").str(cmp.Or(field, "error"))
+		},
+	},
 }

@@ -6,10 +6,17 @@ import (
 	"time"
 )
 
+// The services a [Server] can speak, the values of [Options.Service].
+const (
+	ServiceVachana = "vachana" // Gnani Vachana realtime STT v3, at [Path]
+	ServiceSarvam  = "sarvam"  // Sarvam AI streaming STT, at [SarvamPath]
+)
+
 // Defaults applied to zero [Options] fields.
 const (
 	DefaultHangover        = 500 * time.Millisecond // silence that ends a segment
 	DefaultProcessingDelay = 40 * time.Millisecond  // processing → transcript
+	DefaultIdleTimeout     = 60 * time.Second       // Sarvam: no audio → close
 
 	defaultThreshold    = -45.0 // dBFS
 	defaultErrorMessage = "reference server: injected error"
@@ -18,8 +25,12 @@ const (
 // Options configures a [Server]. A nil *Options means all defaults. The
 // server copies the options when it is created; later changes have no effect.
 type Options struct {
-	// Keys lists the accepted x-api-key-id values. Empty means any non-empty
-	// key is accepted. The server never stores or logs the key it receives.
+	// Service selects the protocol: [ServiceVachana] ("" means it too) or
+	// [ServiceSarvam]. Any other value is an error.
+	Service string
+	// Keys lists the accepted API keys: x-api-key-id values for Vachana,
+	// Api-Subscription-Key values for Sarvam. Empty means any non-empty key
+	// is accepted. The server never stores or logs the key it receives.
 	Keys []string
 	// Threshold is the VAD threshold in dBFS of a frame's RMS (full scale
 	// 32768): a frame at or above it is speech. 0 means -45.
@@ -27,15 +38,27 @@ type Options struct {
 	// Hangover is the amount of quiet audio, counted in samples at the
 	// session's rate (not wall time), that ends a segment after its last loud
 	// frame. 0 means 500 ms; negative means a segment ends at its
-	// first quiet frame.
+	// first quiet frame. A Sarvam session with high_vad_sensitivity=true
+	// uses half of it, as the real service ends an utterance sooner then.
 	Hangover time.Duration
 	// ProcessingDelay is the time between a segment's processing event and its
-	// transcript. 0 means 40 ms; negative means none.
+	// transcript (for Sarvam: between its end or flush and its data message).
+	// 0 means 40 ms; negative means none.
 	ProcessingDelay time.Duration
-	// VADEvents makes the server also send speech_start when a segment starts
-	// and speech_end when it ends (just before processing).
+	// VADEvents makes a Vachana server also send speech_start when a segment
+	// starts and speech_end when it ends (just before processing). A Sarvam
+	// client asks for its VAD events itself, with vad_signals=true.
 	VADEvents bool
-	// RecordAudio keeps every received binary byte in [Report.Audio].
+	// IdleTimeout is how long a Sarvam session may go without an audio
+	// message (flush, config and bad messages do not count) before the
+	// server sends an idle_timeout error and closes it with status 1000, as
+	// the real service does after about a minute. 0 means 60 s; negative
+	// means never. Vachana sessions have no idle limit (their clients ping
+	// instead), and neither has a session stalled by
+	// [Faults.StallAfterFrames].
+	IdleTimeout time.Duration
+	// RecordAudio keeps every received audio byte in [Report.Audio]: the
+	// binary messages for Vachana, the decoded PCM for Sarvam.
 	RecordAudio bool
 	// MaxReports, if positive, keeps only the reports of the last
 	// MaxReports sessions, so a long-running server does not grow.
@@ -48,24 +71,33 @@ type Options struct {
 }
 
 // Faults selects failures the server injects into every session. Frame
-// counts are binary messages received; zero or negative counts and durations
-// disable their fault. When several frame faults fire on the same frame they
-// apply in this order: error event (and its close), drop, stall.
+// counts are audio messages received: binary messages for Vachana, audio JSON
+// messages for Sarvam. Zero or negative counts and durations disable their
+// fault. When several frame faults fire on the same frame they apply in this
+// order: error event (and its close), drop, stall.
 type Faults struct {
-	// RejectStatus, if non-zero, answers every handshake at [Path] with this
-	// HTTP status (400–599) and a JSON body shaped like the real service's,
-	// before any header is checked. A 429 also carries Retry-After: 1.
+	// RejectStatus, if non-zero, answers every handshake at the service's
+	// path with this HTTP status (400–599) and a JSON body shaped like the
+	// real service's, before any header is checked. A 429 also carries
+	// Retry-After: 1.
 	RejectStatus int
 	// DropAfterFrames closes the TCP connection abruptly (no close frame)
 	// after this many frames.
 	DropAfterFrames int
 	// DropAfter does the same this long after the upgrade.
 	DropAfter time.Duration
-	// ErrorAfterFrames sends one error event after this many frames.
+	// ErrorAfterFrames sends one error event after this many frames (for
+	// Sarvam an error message with code "injected_error").
 	ErrorAfterFrames int
 	// ErrorMessage is the error event's message; empty means
 	// "reference server: injected error".
 	ErrorMessage string
+	// ErrorField names the field of a Sarvam error message's data that
+	// carries its text: "error" (the default, as in the SDK's ErrorData) or
+	// "message" (as in its ErrorResponse); both shapes are seen in the wild.
+	// It applies to every error message of the sessions these faults apply
+	// to; Vachana ignores it.
+	ErrorField string
 	// CloseAfterError closes the connection with status 1011 (internal
 	// error) right after the injected error event.
 	CloseAfterError bool
@@ -73,7 +105,8 @@ type Faults struct {
 	// until the server is closed: the client's writes then block once the TCP
 	// buffers fill.
 	StallAfterFrames int
-	// NoConnected suppresses the connected event.
+	// NoConnected suppresses the Vachana connected event. It has no effect
+	// on Sarvam, which sends no greeting.
 	NoConnected bool
 	// SendAfterFrames sends Send, as it is, after this many frames: a
 	// malformed, unknown, oversized or (with SendBinary) binary message.
@@ -93,6 +126,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if o != nil {
 		c = *o
 		c.Keys = append([]string(nil), o.Keys...)
+	}
+	switch c.Service {
+	case "":
+		c.Service = ServiceVachana
+	case ServiceVachana, ServiceSarvam:
+	default:
+		return c, fmt.Errorf("refserver: Options.Service %q is not a service; use %q (the default) or %q",
+			c.Service, ServiceVachana, ServiceSarvam)
 	}
 	if math.IsNaN(c.Threshold) || math.IsInf(c.Threshold, 0) {
 		return c, fmt.Errorf("refserver: Options.Threshold %v is not a number of dBFS; use e.g. -45", c.Threshold)
@@ -117,6 +158,17 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.Faults.ErrorMessage == "" {
 		c.Faults.ErrorMessage = defaultErrorMessage
+	}
+	switch c.Faults.ErrorField {
+	case "", "error", "message":
+	default:
+		return c, fmt.Errorf("refserver: Faults.ErrorField %q is not a field of a Sarvam error; use \"error\" (the default) or \"message\"", c.Faults.ErrorField)
+	}
+	switch {
+	case c.Service != ServiceSarvam || c.IdleTimeout < 0:
+		c.IdleTimeout = 0 // none
+	case c.IdleTimeout == 0:
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	return c, nil
 }

@@ -119,7 +119,8 @@ func TestConnectedFirst(t *testing.T) {
 			}
 			cl.closeNormally(t)
 			r := waitReport(t, s, 1)
-			if r.RequestID != id || r.Lang != "hi-IN" || r.UserAgent != "refserver-test/1" || int(r.SampleRate) != tt.wantRate {
+			if r.RequestID != id || r.Lang != "hi-IN" || r.UserAgent != "refserver-test/1" || int(r.SampleRate) != tt.wantRate ||
+				r.Service != ServiceVachana || r.Params != nil || r.Subprotocol != "" {
 				t.Errorf("report = %+v, want id %s, hi-IN, refserver-test/1, %d Hz", r, id, tt.wantRate)
 			}
 		})
@@ -361,18 +362,24 @@ func TestHandlerInHTTPTest(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	tests := []struct {
-		name string
-		opts Options
+		name    string
+		opts    Options
+		wantErr string // a substring of the error
 	}{
-		{"status 200", Options{Faults: Faults{RejectStatus: 200}}},
-		{"status 700", Options{Faults: Faults{RejectStatus: 700}}},
-		{"NaN threshold", Options{Threshold: math.NaN()}},
+		{"status 200", Options{Faults: Faults{RejectStatus: 200}}, "RejectStatus 200"},
+		{"status 700", Options{Faults: Faults{RejectStatus: 700}}, "RejectStatus 700"},
+		{"NaN threshold", Options{Threshold: math.NaN()}, "Threshold"},
+		{"unknown service", Options{Service: "whisper"}, `Options.Service "whisper" is not a service; use "vachana" (the default) or "sarvam"`},
+		{"service in capitals", Options{Service: "Sarvam"}, `Options.Service "Sarvam"`},
+		{"unknown error field", Options{Service: ServiceSarvam, Faults: Faults{ErrorField: "detail"}}, `Faults.ErrorField "detail"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if s, err := Start(&tt.opts); err == nil {
 				s.Close()
 				t.Fatal("Start accepted invalid options")
+			} else if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.wantErr)
 			}
 			defer func() {
 				if recover() == nil {

@@ -91,3 +91,27 @@ func TestReportString(t *testing.T) {
 		t.Errorf("String() = %q, want the error", got)
 	}
 }
+
+func TestReportStringSarvam(t *testing.T) {
+	r := Report{
+		Service: ServiceSarvam, RequestID: "ref_1", Lang: "unknown", SampleRate: frame.Rate8k,
+		Params:      map[string]string{"language-code": "unknown", "mode": "codemix", "input_audio_codec": "pcm_s16le"},
+		Subprotocol: "api-subscription-key.…",
+		Frames:      10, Bytes: 10240, Flushes: 1, Configs: 2, BadMessages: 3, TextMessages: 16,
+		Segments: []Segment{{Transcribed: true}}, CloseCode: 1000,
+	}
+	got := r.String()
+	for _, want := range []string{"sarvam session ref_1", "lang=unknown", "rate=8000", "model=saaras:v3", "mode=codemix",
+		"codec=pcm_s16le", "frames=10", "bytes=10240", "flushes=1", "configs=2", "bad_messages=3", "segments=1", "transcribed=1", "close=1000"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("String() = %q, missing %q", got, want)
+		}
+	}
+	if strings.Contains(got, "text_messages") || strings.Contains(got, "err=") {
+		t.Errorf("String() = %q, want no text_messages (every Sarvam message is text) and no err", got)
+	}
+	r.BadMessages = 0
+	if got := r.String(); strings.Contains(got, "bad_messages") {
+		t.Errorf("String() = %q, want bad_messages only when some", got)
+	}
+}

@@ -1,20 +1,3 @@
-// Package refserver is a reference server for tests and demos: it speaks the
-// Vachana realtime speech-to-text v3 protocol on loopback. It recognises no
-// words. An energy VAD cuts the received audio into speech segments, and the
-// transcript text only states each segment's length.
-//
-// A [Server] checks the handshake like the real service (API key, lang_code,
-// x-sample-rate), sends connected, then processing and transcript for every
-// segment that ends in enough silence, and records what the client did in a
-// [Report]: frame sizes, arrival cadence, segments, close status. [Faults]
-// inject rejections, dropped connections, error events and stalls.
-//
-// Use [Start] for a listening server, or [New] as an [http.Handler], for
-// example inside [net/http/httptest.NewServer]; its WebSocket URL is then
-// "ws" + strings.TrimPrefix(ts.URL, "http") + [Path]. [Server.Close] ends every
-// session and waits for every goroutine the server started; call it even when
-// the handler runs inside another server, which does not track upgraded
-// connections.
 package refserver
 
 import (
@@ -30,11 +13,12 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Server is a Vachana v3 reference server. Its methods are safe for
-// concurrent use.
+// Server is a reference server for one service, Vachana v3 or Sarvam. Its
+// methods are safe for concurrent use.
 type Server struct {
-	// URL is ws://127.0.0.1:PORT/stt/v3/stream when the server was made by
-	// [Start], empty when made by [New].
+	// URL is ws://127.0.0.1:PORT followed by the service's path ([Path] or
+	// [SarvamPath]) when the server was made by [Start], empty when made by
+	// [New].
 	URL string
 
 	opts     Options
@@ -56,9 +40,9 @@ type Server struct {
 }
 
 // New returns a Server that does not listen: use it as an [http.Handler].
-// A nil opts means all defaults. New panics if opts is invalid (a
-// RejectStatus outside 400–599 or a non-finite Threshold); [Start] returns
-// that error instead.
+// A nil opts means all defaults. New panics if opts is invalid (an unknown
+// Service or ErrorField, a RejectStatus outside 400–599 or a non-finite
+// Threshold); [Start] returns that error instead.
 func New(opts *Options) *Server {
 	s, err := newServer(opts)
 	if err != nil {
@@ -78,7 +62,7 @@ func Start(opts *Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refserver: listening on loopback: %w", err)
 	}
-	s.URL = "ws://" + ln.Addr().String() + Path
+	s.URL = "ws://" + ln.Addr().String() + s.path()
 	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	s.serveDone = make(chan struct{})
 	go func() {
@@ -106,8 +90,12 @@ func newServer(opts *Options) (*Server, error) {
 // it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
-		writeError(w, http.StatusServiceUnavailable, "SERVER_CLOSED",
-			"reference server: closed; start a new one")
+		const msg = "reference server: closed; start a new one"
+		if s.opts.Service == ServiceSarvam {
+			writeSarvamError(w, http.StatusServiceUnavailable, "internal_server_error", msg)
+		} else {
+			writeError(w, http.StatusServiceUnavailable, "SERVER_CLOSED", msg)
+		}
 		return
 	}
 	defer s.handlers.Done()
@@ -115,15 +103,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := faults.Sessions; n > 0 && s.attempts.Add(1) > int64(n) {
 		faults = Faults{}
 	}
-	hs, ok := s.checkHandshake(w, r, faults)
+	hs, accept, ok := s.checkHandshake(w, r, faults)
 	if !ok {
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
+	c, err := websocket.Accept(w, r, accept)
 	if err != nil {
 		return // Accept has written the HTTP error
 	}
-	c.SetReadLimit(readLimit)
 	ss := newSession(s, c, hs, faults)
 	s.register(ss)
 	s.publish(ss, ss.run())
@@ -193,6 +180,14 @@ func (s *Server) WaitReports(ctx context.Context, n int) ([]Report, error) {
 			return s.Reports(), fmt.Errorf("refserver: waiting for %d sessions to end, %d did: %w", n, got, context.Cause(ctx))
 		}
 	}
+}
+
+// path returns the path of the server's service.
+func (s *Server) path() string {
+	if s.opts.Service == ServiceSarvam {
+		return SarvamPath
+	}
+	return Path
 }
 
 // enter admits a handler unless the server is closed.

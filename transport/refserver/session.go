@@ -15,31 +15,32 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/transport"
 )
 
-// readLimit is the largest message a session accepts; the real frames are
-// 1024 bytes.
-const readLimit = 64 << 10
-
-// session is one upgraded connection. Its reader loop runs on the handler's
-// goroutine; transcript and drop timers run on their own and are stopped or
-// waited for before the report is published.
+// session is one upgraded connection of either service; its [dialect] words
+// the messages. Its reader loop runs on the handler's goroutine; transcript,
+// drop and idle timers run on their own and are stopped or waited for before
+// the report is published.
 type session struct {
 	opts   *Options
 	faults Faults // the server's, or none past Faults.Sessions
 	conn   *websocket.Conn
 	hs     handshake
+	d      dialect
 	// ctx is cancelled when the session ends or the server closes; every
 	// Read and Write uses it.
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed <-chan struct{} // the server's: closed by Server.Close
 
-	vad     *segmenter
-	rep     Report
-	first   time.Time // arrival of the first binary message
-	dropped atomic.Bool
+	vad   *segmenter
+	rep   Report
+	first time.Time // arrival of the first audio message
+	// why, once set by a timer (DropAfter, idle), says why the session
+	// ended; the reader reports it instead of the Read error it caused.
+	why atomic.Pointer[string]
 
 	mu     sync.Mutex // guards rep.Segments: timers set Transcribed
 	timers []*time.Timer
+	idle   *time.Timer // Sarvam's idle limit, nil without one
 	// lastTranscript is closed when the latest segment's transcript has
 	// been sent (or given up); reader goroutine only.
 	lastTranscript chan struct{}
@@ -48,7 +49,7 @@ type session struct {
 
 func newSession(s *Server, c *websocket.Conn, hs handshake, faults Faults) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{
+	ss := &session{
 		opts:   &s.opts,
 		faults: faults,
 		conn:   c,
@@ -56,8 +57,9 @@ func newSession(s *Server, c *websocket.Conn, hs handshake, faults Faults) *sess
 		ctx:    ctx,
 		cancel: cancel,
 		closed: s.closedCh,
-		vad:    newSegmenter(hs.rate, s.opts.Threshold, s.opts.Hangover),
+		vad:    newSegmenter(hs.rate, s.opts.Threshold, hs.hangover),
 		rep: Report{
+			Service:    hs.service,
 			RequestID:  hs.requestID,
 			Lang:       hs.lang,
 			UserAgent:  hs.userAgent,
@@ -65,6 +67,16 @@ func newSession(s *Server, c *websocket.Conn, hs handshake, faults Faults) *sess
 			CloseCode:  -1,
 		},
 	}
+	if p := hs.sarvam; p != nil {
+		ss.d = newSarvamDialect(hs, faults.ErrorField)
+		ss.rep.Params = p.all
+		ss.rep.Subprotocol = p.subprotocol
+	} else {
+		ss.d = vachanaDialect{hs: hs, vadEvents: s.opts.VADEvents, noConnected: faults.NoConnected}
+	}
+	n, _ := ss.d.readLimit()
+	c.SetReadLimit(n)
+	return ss
 }
 
 // abort ends the session from outside: Server.Close calls it.
@@ -83,24 +95,20 @@ func (ss *session) run() Report {
 // serve runs the reader loop. It returns why the session ended, "" for a
 // normal close by the client.
 func (ss *session) serve() string {
-	f := &ss.faults
-	if !f.NoConnected {
-		err := ss.send(connectedEvent{
-			Type:      "connected",
-			Message:   "Connected to the Vachana v3 reference server; it recognises no words",
-			Timestamp: timestamp(),
-			Config:    connectedConfig{SampleRate: int(ss.hs.rate), ChunkSize: frame.Samples},
-			RequestID: ss.hs.requestID,
-		})
-		if err != nil {
+	if g := ss.d.greeting(); g != nil {
+		if err := ss.send(g); err != nil {
 			return ss.readErr(err)
 		}
 	}
-	if f.DropAfter > 0 {
-		ss.after(f.DropAfter, func() {
-			ss.dropped.Store(true)
+	if d := ss.faults.DropAfter; d > 0 {
+		ss.after(d, func() {
+			why := fmt.Sprintf("fault: dropped the connection %v after the upgrade", d)
+			ss.why.Store(&why)
 			ss.abort()
 		})
+	}
+	if d := ss.opts.IdleTimeout; d > 0 {
+		ss.idle = ss.after(d, ss.idleClose)
 	}
 	for {
 		typ, p, err := ss.conn.Read(ss.ctx)
@@ -108,19 +116,36 @@ func (ss *session) serve() string {
 		if err != nil {
 			return ss.readErr(err)
 		}
-		if typ != websocket.MessageBinary {
+		if typ == websocket.MessageText {
 			ss.rep.TextMessages++
-			continue
 		}
-		ss.receive(now, p)
-		if why, end := ss.fault(); end {
-			return why
+		m := ss.d.parse(typ, p)
+		switch m.kind {
+		case msgIgnored:
+		case msgConfig:
+			ss.rep.Configs++
+		case msgBad:
+			ss.rep.BadMessages++
+			_ = ss.send(ss.d.errorMsg(m.problem, m.code))
+		case msgFlush:
+			ss.rep.Flushes++
+			if seg, ok := ss.vad.End(); ok {
+				ss.endSegment(seg, true)
+			}
+		case msgAudio:
+			ss.receive(now, m.audio)
+			if why, end := ss.fault(); end {
+				return why
+			}
 		}
 	}
 }
 
-// receive records one binary message and acts on the VAD's boundaries.
+// receive records one audio message and acts on the VAD's boundaries.
 func (ss *session) receive(now time.Time, p []byte) {
+	if ss.idle != nil && ss.idle.Stop() {
+		ss.idle.Reset(ss.opts.IdleTimeout) // still one run pending: wg unchanged
+	}
 	r := &ss.rep
 	if r.Frames == 0 {
 		ss.first = now
@@ -136,26 +161,27 @@ func (ss *session) receive(now time.Time, p []byte) {
 	}
 	for _, ev := range ss.vad.Feed(p) {
 		if !ev.end {
-			if ss.opts.VADEvents {
-				_ = ss.send(newSegmentEvent("speech_start", ev.seg.Index))
+			for _, m := range ss.d.started(ev.seg) {
+				_ = ss.send(m)
 			}
 			continue
 		}
-		ss.endSegment(ev.seg)
+		ss.endSegment(ev.seg, false)
 	}
 }
 
-// endSegment announces an ended segment and schedules its transcript.
-func (ss *session) endSegment(seg Segment) {
+// endSegment announces an ended segment and schedules its transcript;
+// flushed says a flush message ended it.
+func (ss *session) endSegment(seg Segment, flushed bool) {
 	ss.mu.Lock()
 	i := len(ss.rep.Segments)
 	ss.rep.Segments = append(ss.rep.Segments, seg)
 	ss.mu.Unlock()
-	if ss.opts.VADEvents {
-		_ = ss.send(newSegmentEvent("speech_end", seg.Index))
-	}
-	if ss.send(newSegmentEvent("processing", seg.Index)) != nil {
-		return // the connection is failing; the next Read says why
+	msgs := ss.d.ended(seg, flushed)
+	for k, m := range msgs {
+		if ss.send(m) != nil && k == len(msgs)-1 {
+			return // the connection is failing; the next Read says why
+		}
 	}
 	delay := ss.opts.ProcessingDelay
 	// Transcripts leave in segment order, like the service's: each waits
@@ -171,7 +197,7 @@ func (ss *session) endSegment(seg Segment) {
 				return
 			}
 		}
-		if ss.send(newTranscriptEvent(ss.hs.requestID, seg, delay)) != nil {
+		if ss.send(ss.d.transcript(seg, delay)) != nil {
 			return
 		}
 		ss.mu.Lock()
@@ -180,8 +206,8 @@ func (ss *session) endSegment(seg Segment) {
 	})
 }
 
-// fault applies the frame-count faults after a frame. end reports that the
-// session is over, and why says why.
+// fault applies the frame-count faults after an audio message. end reports
+// that the session is over, and why says why.
 func (ss *session) fault() (why string, end bool) {
 	f := &ss.faults
 	n := ss.rep.Frames
@@ -193,7 +219,7 @@ func (ss *session) fault() (why string, end bool) {
 		_ = ss.conn.Write(ss.ctx, typ, f.Send)
 	}
 	if n == f.ErrorAfterFrames {
-		_ = ss.send(errorEvent{Type: "error", Message: f.ErrorMessage, Timestamp: timestamp()})
+		_ = ss.send(ss.d.errorMsg(f.ErrorMessage, "injected_error"))
 		if f.CloseAfterError {
 			if ss.conn.Close(websocket.StatusInternalError, "reference server: injected error") == nil {
 				// Close succeeds only once the client echoed our status.
@@ -207,6 +233,10 @@ func (ss *session) fault() (why string, end bool) {
 		return fmt.Sprintf("fault: dropped the connection after %d frames", n), true
 	}
 	if n == f.StallAfterFrames {
+		// A stalled server does nothing more, not even close an idle session.
+		if ss.idle != nil && ss.idle.Stop() {
+			ss.wg.Done()
+		}
 		select {
 		case <-ss.closed:
 		case <-ss.ctx.Done(): // DropAfter fired
@@ -216,11 +246,26 @@ func (ss *session) fault() (why string, end bool) {
 	return "", false
 }
 
+// idleClose ends a session that has received no audio for
+// [Options.IdleTimeout]: an idle_timeout error, then a close with status
+// 1000. It runs on the idle timer's goroutine.
+func (ss *session) idleClose() {
+	d := seconds(ss.opts.IdleTimeout)
+	why := "idle: no audio received for " + d + "; closed with status 1000"
+	ss.why.Store(&why)
+	_ = ss.send(ss.d.errorMsg("no audio received for "+d+"; the connection is closed", "idle_timeout"))
+	_ = ss.conn.Close(websocket.StatusNormalClosure, "no audio received for "+d)
+}
+
 // readErr explains an error from Read (or from the first Write), recording
 // the client's close status when there is one.
 func (ss *session) readErr(err error) string {
-	if ss.dropped.Load() {
-		return fmt.Sprintf("fault: dropped the connection %v after the upgrade", ss.faults.DropAfter)
+	code := websocket.CloseStatus(err)
+	if why := ss.why.Load(); why != nil {
+		if code != -1 {
+			ss.rep.CloseCode = code // the client echoed the idle close
+		}
+		return *why
 	}
 	select {
 	case <-ss.closed:
@@ -228,9 +273,9 @@ func (ss *session) readErr(err error) string {
 	default:
 	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
-		return fmt.Sprintf("closed with status 1009: a message exceeded the %d-byte read limit (frames are %d bytes)", readLimit, frame.Size)
+		_, why := ss.d.readLimit()
+		return "closed with status 1009: " + why
 	}
-	code := websocket.CloseStatus(err)
 	ss.rep.CloseCode = code
 	switch {
 	case transport.NormalClose(int(code)):
@@ -241,13 +286,16 @@ func (ss *session) readErr(err error) string {
 	return "client closed with status " + fmt.Sprint(int(code)) + " (" + code.String() + ")"
 }
 
-// after runs fn after d on a timer that finish stops or waits for.
-func (ss *session) after(d time.Duration, fn func()) {
+// after runs fn after d on a timer that finish stops or waits for. Only the
+// reader goroutine calls it.
+func (ss *session) after(d time.Duration, fn func()) *time.Timer {
 	ss.wg.Add(1)
-	ss.timers = append(ss.timers, time.AfterFunc(d, func() {
+	t := time.AfterFunc(d, func() {
 		defer ss.wg.Done()
 		fn()
-	}))
+	})
+	ss.timers = append(ss.timers, t)
+	return t
 }
 
 // finish closes the connection, stops or waits for every timer and

@@ -69,6 +69,22 @@ func (v *segmenter) Open() (Segment, bool) {
 	return v.segment(false), true
 }
 
+// End force-ends the open segment, if any, as a flush does: its end is the
+// current position (the end of the last whole frame judged), loud or not,
+// it gets its transcript text and is marked Flushed. Bytes held for an
+// incomplete frame stay held. End reports false when no segment was open.
+func (v *segmenter) End() (Segment, bool) {
+	if !v.open {
+		return Segment{}, false
+	}
+	v.loudEnd = v.pos
+	s := v.segment(true)
+	s.Flushed = true
+	v.open = false
+	v.nextIndex++
+	return s, true
+}
+
 func (v *segmenter) judge(f *frame.Frame) error {
 	loud := f.Energy() >= v.minEnergy
 	v.pos += frame.Samples

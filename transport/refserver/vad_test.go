@@ -141,3 +141,51 @@ func TestSegmenterThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmenterEnd: a flush ends the open segment at the current position,
+// the end of the last whole frame judged, loud or not.
+func TestSegmenterEnd(t *testing.T) {
+	tests := []struct {
+		name  string
+		audio []byte
+		want  *Segment // nil: nothing open
+	}{
+		{"nothing", nil, nil},
+		{"silence", pcm(frame.Rate16k, silence(time.Second)), nil},
+		{"mid-speech", pcm(frame.Rate16k, silence(320*time.Millisecond), tone(640*time.Millisecond)),
+			&Segment{Index: 0, StartMS: 320, DurationMS: 640, Text: "[segment 0: 640 ms of speech]", Flushed: true}},
+		// The quiet frames of the hangover count, and a partial frame does not.
+		{"in the hangover", pcm(frame.Rate16k, tone(320*time.Millisecond), silence(330*time.Millisecond)),
+			&Segment{Index: 0, StartMS: 0, DurationMS: 640, Text: "[segment 0: 640 ms of speech]", Flushed: true}},
+		{"after an ended segment", pcm(frame.Rate16k, tone(320*time.Millisecond), silence(time.Second), tone(64*time.Millisecond)),
+			&Segment{Index: 1, StartMS: 1312, DurationMS: 64, Text: "[segment 1: 64 ms of speech]", Flushed: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newSegmenter(frame.Rate16k, -45, 500*time.Millisecond)
+			feedAll(v, tt.audio, 479)
+			got, ok := v.End()
+			switch {
+			case tt.want == nil && ok:
+				t.Fatalf("End() = %+v, want nothing open", got)
+			case tt.want != nil && (!ok || got != *tt.want):
+				t.Fatalf("End() = %+v, %v; want %+v", got, ok, *tt.want)
+			}
+			if _, open := v.Open(); open {
+				t.Error("a segment is open after End")
+			}
+			if _, again := v.End(); again {
+				t.Error("End ended a segment twice")
+			}
+			// The next segment gets the next index.
+			next := v.Feed(pcm(frame.Rate16k, silence(32*time.Millisecond), tone(64*time.Millisecond)))
+			wantIndex := 0
+			if tt.want != nil {
+				wantIndex = tt.want.Index + 1
+			}
+			if len(next) == 0 || next[0].end || next[0].seg.Index != wantIndex {
+				t.Errorf("after End: events %+v, want a start of segment %d", next, wantIndex)
+			}
+		})
+	}
+}
