@@ -1,0 +1,24 @@
+// Package interop checks vachana-pipe against the speech services' official
+// client SDKs, so that our protocol code never only agrees with itself. It
+// holds tests only.
+//
+// The tests run the vendor's SDK in a Node.js process, through the scripts
+// in node/ (whose package.json and package-lock.json pin the SDK exactly),
+// against servers started by the test:
+//
+//   - TestSarvamSDKCapture records exactly what the Sarvam JS SDK (sarvamai)
+//     sends: path, query, headers, subprotocols and message texts. It compares
+//     them with transport/sarvam/testdata/sdk-capture.json, which the Go
+//     client dialect's tests read as the reference for what it must send;
+//     run it with -update to rewrite that file.
+//   - TestSarvamSDKAgainstRefserver runs the SDK against the reference
+//     server's Sarvam mode ([github.com/vachana-pipe/vachana-pipe/transport/refserver])
+//     and checks that each side understood the other.
+//
+// The tests need Node.js 18 or later and the pinned packages:
+//
+//	npm ci --prefix transport/interop/node
+//
+// Without them they skip, unless VACHANA_INTEROP_REQUIRED=1 (as CI sets),
+// when they fail. Everything runs on loopback; no test reaches a vendor.
+package interop
