@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,7 +17,6 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
-	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // oneSegment returns 1 s of loud noise followed by 1 s of silence at 16 kHz:
@@ -34,18 +32,20 @@ func oneSegment() []byte {
 
 // TestDrainWaitsForTranscripts: the transcript comes 400 ms after the
 // segment's end; the run waits for it before closing normally.
-func TestDrainWaitsForTranscripts(t *testing.T) {
-	srv, d := refSession(t, &refserver.Options{ProcessingDelay: 400 * time.Millisecond})
-	var got []string
+func TestDrainWaitsForTranscripts(t *testing.T) { forDialectsParallel(t, testDrainWaitsForTranscripts) }
+
+func testDrainWaitsForTranscripts(t *testing.T, dl dialect) {
+	srv, d := refSession(t, dl, &refserver.Options{ProcessingDelay: 400 * time.Millisecond})
+	var got []Event
 	stats, err := Stream(context.Background(), bytes.NewReader(oneSegment()), d, &Options{
 		Unpaced: true, NoTailSilence: true, NoReconnect: true,
-		OnEvent: func(ev Event) { got = append(got, ev.Type) },
+		OnEvent: func(ev Event) { got = append(got, ev) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Transcripts != 1 || fmt.Sprint(got) != "[connected processing transcript]" {
-		t.Fatalf("%d transcripts, events %v", stats.Transcripts, got)
+	if kinds := segmentKinds(got); stats.Transcripts != 1 || kinds != "[segment ended transcript]" {
+		t.Fatalf("%d transcripts, events %v", stats.Transcripts, kinds)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -55,8 +55,10 @@ func TestDrainWaitsForTranscripts(t *testing.T) {
 	}
 }
 
-func TestDrainLimit(t *testing.T) {
-	_, d := refSession(t, &refserver.Options{ProcessingDelay: time.Hour})
+func TestDrainLimit(t *testing.T) { forDialects(t, testDrainLimit) }
+
+func testDrainLimit(t *testing.T, dl dialect) {
+	_, d := refSession(t, dl, &refserver.Options{ProcessingDelay: time.Hour})
 	_, err := Stream(context.Background(), bytes.NewReader(oneSegment()), d, &Options{
 		Unpaced: true, NoTailSilence: true, NoReconnect: true, DrainTimeout: 300 * time.Millisecond,
 	})
@@ -68,8 +70,10 @@ func TestDrainLimit(t *testing.T) {
 
 // TestDrainSessionLost: a session lost during the drain, with nothing to
 // replay it to, ends the run with the loss.
-func TestDrainSessionLost(t *testing.T) {
-	_, d := refSession(t, &refserver.Options{ProcessingDelay: time.Hour, Faults: refserver.Faults{DropAfterFrames: 60}})
+func TestDrainSessionLost(t *testing.T) { forDialects(t, testDrainSessionLost) }
+
+func testDrainSessionLost(t *testing.T, dl dialect) {
+	_, d := refSession(t, dl, &refserver.Options{ProcessingDelay: time.Hour, Faults: refserver.Faults{DropAfterFrames: 60}})
 	_, err := Stream(context.Background(), bytes.NewReader(oneSegment()), d, &Options{
 		Unpaced: true, NoTailSilence: true, NoReconnect: true,
 	})
@@ -79,10 +83,10 @@ func TestDrainSessionLost(t *testing.T) {
 	}
 }
 
-// lateServer answers pings at once but sends processing 300 ms after the
-// 10th frame and the transcript 50 ms later, then, if closeAfter, closes
-// the session normally itself.
-func lateServer(t *testing.T, closeAfter bool) string {
+// lateServer speaks dl: it answers pings at once but sends a segment's end
+// 300 ms after the 10th message and the transcript 50 ms later, then, if
+// closeAfter, closes the session normally itself.
+func lateServer(t *testing.T, dl dialect, closeAfter bool) string {
 	t.Helper()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -91,7 +95,9 @@ func lateServer(t *testing.T, closeAfter bool) string {
 		}
 		defer c.CloseNow()
 		ctx := r.Context()
-		c.Write(ctx, websocket.MessageText, []byte(`{"type":"connected"}`))
+		if dl.greeting != "" {
+			c.Write(ctx, websocket.MessageText, []byte(dl.greeting))
+		}
 		done := make(chan struct{})
 		frames := 0
 		for {
@@ -103,9 +109,9 @@ func lateServer(t *testing.T, closeAfter bool) string {
 				go func() {
 					defer close(done)
 					time.Sleep(300 * time.Millisecond)
-					c.Write(ctx, websocket.MessageText, []byte(`{"type":"processing"}`))
+					c.Write(ctx, websocket.MessageText, []byte(dl.segmentEnd))
 					time.Sleep(50 * time.Millisecond)
-					c.Write(ctx, websocket.MessageText, []byte(`{"type":"transcript","text":"late"}`))
+					c.Write(ctx, websocket.MessageText, []byte(dl.transcript))
 					if closeAfter {
 						c.Close(websocket.StatusNormalClosure, "")
 					}
@@ -126,17 +132,21 @@ func lateServer(t *testing.T, closeAfter bool) string {
 // outstanding, is accepted with a warning when there is no new session to
 // replay to.
 func TestDrainWaitsForALateProcessing(t *testing.T) {
+	forDialectsParallel(t, testDrainWaitsForALateSegmentEnd)
+}
+
+func testDrainWaitsForALateSegmentEnd(t *testing.T, dl dialect) {
 	for _, closeAfter := range []bool{false, true} {
-		d, err := vachana.NewDialer(vachana.Config{URL: lateServer(t, closeAfter), APIKey: "k"})
+		d, err := dl.dial(lateServer(t, dl, closeAfter), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
+		var got []Event
 		var mu sync.Mutex
 		var warnings []string
 		_, err = Stream(context.Background(), bytes.NewReader(make([]byte, 10*frame.Size)), d, &Options{
 			Unpaced: true, NoTailSilence: true, NoReconnect: true,
-			OnEvent: func(ev Event) { got = append(got, ev.Type) },
+			OnEvent: func(ev Event) { got = append(got, ev) },
 			OnWarning: func(err error) {
 				mu.Lock()
 				warnings = append(warnings, err.Error())
@@ -146,8 +156,8 @@ func TestDrainWaitsForALateProcessing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("close after %v: Stream = %v", closeAfter, err)
 		}
-		if fmt.Sprint(got) != "[connected processing transcript]" {
-			t.Fatalf("close after %v: events %v", closeAfter, got)
+		if kinds := segmentKinds(got); kinds != "[segment ended transcript]" {
+			t.Fatalf("close after %v: events %v", closeAfter, kinds)
 		}
 		settled := !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "before the drain settled") })
 		if settled == closeAfter {

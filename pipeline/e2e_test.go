@@ -23,7 +23,9 @@ import (
 // 48 kHz, through Run with resampling back to 16 kHz, to the reference
 // server: every segment must come back, and the server must get exactly
 // the ratio's number of samples, padding and tail.
-func TestRunResampledToServer(t *testing.T) {
+func TestRunResampledToServer(t *testing.T) { forDialects(t, testRunResampledToServer) }
+
+func testRunResampledToServer(t *testing.T, dl dialect) {
 	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +39,7 @@ func TestRunResampledToServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, d := refSession(t, &refserver.Options{RecordAudio: true})
+	srv, d := refSession(t, dl, &refserver.Options{RecordAudio: true})
 	down, err := resample.New(bytes.NewReader(in48), 48000, 16000, resample.High)
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,8 @@ type Options struct {
 	Unpaced bool
 
 	// TailSilence is the silence sent after the input, so the service's
-	// voice activity detector ends the last segment; default
+	// voice activity detector ends the last segment; default what the
+	// dialer asks for (transport.Audio.TailSilence), else
 	// DefaultTailSilence. Rounded up to whole frames. NoTailSilence sends
 	// none.
 	TailSilence   time.Duration
@@ -243,8 +244,13 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 // opened by d, and returns what it did. It opens the first session (a
 // failure is a *[ConnectError]), replaces a lost one up to
 // Options.Reconnects times in a row, replaying what the lost one had not
-// finished with, and after the last frame drains outstanding transcripts
-// and closes the session normally. It returns the first error of any
+// finished with, and after the last frame and the tail silence asks the
+// service to finish, drains outstanding transcripts and closes the session
+// normally. The dialer's [transport.Audio] sets the default tail silence
+// and, for a service that closes silent sessions, the keep-alive: when src
+// gives no audio for that long, silence goes out at cadence until it gives
+// audio again (counted in Stats.Filler; the pacer's schedule moves by the
+// pause, so nothing is sent faster than real time). It returns the first error of any
 // stage: an *[InputError] when reading src fails, the session's error when
 // it is lost for good, a *[StallError], a *[MissingTranscriptsError], or
 // the cause of ctx. The stats are valid in every case. Stream does not close
@@ -262,10 +268,14 @@ func Stream(ctx context.Context, src io.Reader, d transport.Dialer, opts *Option
 		return &Stats{Rate: o.Rate}, fmt.Errorf("pipeline: Options.Rate is %d Hz but the dialer opens sessions at %d Hz; they must agree (leave Rate zero)", int(o.Rate), int(audio.Rate))
 	}
 	o.Rate = audio.Rate
+	if o.TailSilence == 0 {
+		o.TailSilence = audio.TailSilence // the service's need, else the default
+	}
 	r, err := newRun(ctx, src, &o, 1)
 	if err != nil {
 		return &r.stats, err
 	}
+	r.keepAlive, r.flush = audio.KeepAlive, audio.Flush
 	sess, err := r.dial(ctx, d)
 	if err != nil {
 		r.endWatch()
@@ -312,9 +322,11 @@ type run struct {
 	free chan *frame.Frame // empty buffers, to the reader
 	full chan *frame.Frame // frames in order, to the sender
 
-	stopCtx  context.Context // ends with the run's context or Options.Stop; reconnections give up on it
-	endWatch func() bool     // ends the watch of Options.Stop; reports whether Stop had closed
-	closed   bool            // the sender closed the sink or the last session normally
+	stopCtx   context.Context // ends with the run's context or Options.Stop; reconnections give up on it
+	endWatch  func() bool     // ends the watch of Options.Stop; reports whether Stop had closed
+	closed    bool            // the sender closed the sink or the last session normally
+	keepAlive time.Duration   // the dialer's transport.Audio.KeepAlive; zero for Run
+	flush     bool            // the dialer's transport.Audio.Flush
 
 	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: the rest but the listeners'; listeners: events
 	transcripts atomic.Int64 // final transcripts, for progress

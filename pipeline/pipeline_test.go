@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,25 +23,116 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+// TestMain runs up to sixteen tests marked parallel at once, unless
+// -parallel says otherwise: they are paced streams, which spend their time
+// asleep between frames (a frame every 32 ms), and the default, one per
+// core, made the package take three minutes on two cores.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "16")
+	}
+	leakcheck.Main(m)
+}
 
-// refSession starts a reference server with opts, closed when the test
-// ends, and returns a dialer of sessions to it.
-func refSession(t *testing.T, opts *refserver.Options) (*refserver.Server, transport.Dialer) {
+// dialect is a service the pipeline is tested with: the mode of the
+// reference server that speaks it, a dialer, and the dialect's messages
+// for the tests' own servers.
+type dialect struct {
+	name    string
+	service string // refserver.Options.Service
+	path    string // the reference server's path
+	dial    func(url string, rate frame.Rate) (transport.Dialer, error)
+
+	greeting   string // sent first on a session; "" for none
+	segmentEnd string // a segment's end
+	transcript string // a final transcript with the text "late"
+
+	refusedStatus int    // the status of a refused key
+	refusedBody   string // and its body, as the service words it
+}
+
+// dialects are the services every test of a session runs with.
+var dialects = []dialect{
+	{
+		name: "vachana", service: refserver.ServiceVachana, path: refserver.Path,
+		dial: func(url string, rate frame.Rate) (transport.Dialer, error) {
+			return vachana.NewDialer(vachana.Config{URL: url, APIKey: "k", SampleRate: rate})
+		},
+		greeting:      `{"type":"connected"}`,
+		segmentEnd:    `{"type":"processing"}`,
+		transcript:    `{"type":"transcript","text":"late"}`,
+		refusedStatus: 401,
+		refusedBody:   `{"detail":{"error_code":"INVALID_API_KEY","message":"revoked"}}`,
+	},
+	{
+		name: "sarvam", service: refserver.ServiceSarvam, path: refserver.SarvamPath,
+		dial: func(url string, rate frame.Rate) (transport.Dialer, error) {
+			return sarvam.NewDialer(sarvam.Config{URL: url, APIKey: "k", SampleRate: rate})
+		},
+		segmentEnd:    `{"type":"events","data":{"signal_type":"END_SPEECH"}}`,
+		transcript:    `{"type":"data","data":{"transcript":"late","metrics":{"audio_duration":0.3,"processing_latency":0.05}}}`,
+		refusedStatus: 403,
+		refusedBody:   `{"error":{"message":"revoked","code":"invalid_api_key_error"}}`,
+	},
+}
+
+// forDialects runs test as a subtest with each dialect.
+func forDialects(t *testing.T, test func(t *testing.T, dl dialect)) {
+	for _, dl := range dialects {
+		t.Run(dl.name, func(t *testing.T) { test(t, dl) })
+	}
+}
+
+// forDialectsParallel is forDialects with the test and its subtests run in
+// parallel with the others: for the paced streams, which mostly wait.
+func forDialectsParallel(t *testing.T, test func(t *testing.T, dl dialect)) {
+	t.Parallel()
+	for _, dl := range dialects {
+		t.Run(dl.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, dl)
+		})
+	}
+}
+
+// refSession starts a reference server speaking dl with opts, closed when
+// the test ends, and returns a dialer of 16 kHz sessions to it.
+func refSession(t *testing.T, dl dialect, opts *refserver.Options) (*refserver.Server, transport.Dialer) {
 	t.Helper()
-	srv, err := refserver.Start(opts)
+	var o refserver.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Service = dl.service
+	srv, err := refserver.Start(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	d, err := vachana.NewDialer(vachana.Config{URL: srv.URL, APIKey: "k"})
+	d, err := dl.dial(srv.URL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, d
+}
+
+// segmentKinds keeps the segment ends and transcripts of events, the
+// kinds every dialect has, as text.
+func segmentKinds(events []Event) string {
+	var out []string
+	for _, ev := range events {
+		if ev.Kind == transport.SegmentEnded || ev.Kind == transport.Transcript {
+			out = append(out, ev.Kind.String())
+		}
+	}
+	return fmt.Sprint(out)
 }
 
 // fakeClock makes the pacers Run creates usable on a synctest fake clock.
@@ -156,12 +248,16 @@ func TestRunSinkError(t *testing.T) {
 // TestStreamRateFromDialer: a dialer of 8 kHz sessions sets the pacing;
 // a different Options.Rate is refused.
 func TestStreamRateFromDialer(t *testing.T) {
-	srv, err := refserver.Start(nil)
+	forDialects(t, testStreamRateFromDialer)
+}
+
+func testStreamRateFromDialer(t *testing.T, dl dialect) {
+	srv, err := refserver.Start(&refserver.Options{Service: dl.service})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	d, err := vachana.NewDialer(vachana.Config{URL: srv.URL, APIKey: "k", SampleRate: frame.Rate8k})
+	d, err := dl.dial(srv.URL, frame.Rate8k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +447,8 @@ func TestRunPacedStream(t *testing.T) {
 		if elapsed := time.Since(start); elapsed != wantEnd {
 			t.Fatalf("run took %v, want %v", elapsed, wantEnd)
 		}
-		if stats.Processing != 10 || stats.Transcripts != 10 || fs.closes != 1 {
-			t.Fatalf("processing %d, transcripts %d, closes %d; want 10, 10, 1", stats.Processing, stats.Transcripts, fs.closes)
+		if stats.Segments != 10 || stats.Transcripts != 10 || fs.closes != 1 {
+			t.Fatalf("processing %d, transcripts %d, closes %d; want 10, 10, 1", stats.Segments, stats.Transcripts, fs.closes)
 		}
 		if stats.Turnaround.Max != 300*time.Millisecond || stats.Latency.P50 != 300*time.Millisecond {
 			t.Fatalf("turnaround %v, latency %v; want 300ms", stats.Turnaround, stats.Latency)

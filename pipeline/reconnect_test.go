@@ -18,7 +18,6 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
-	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // reconnectInput is the first 6.6 s of the speech sample: two segments,
@@ -42,17 +41,18 @@ type outcome struct {
 }
 
 // stream runs the input paced through a reconnecting sink to a reference
-// server with the given faults (applied to its first session only).
-func stream(t *testing.T, in []byte, faults refserver.Faults, opts *Options) outcome {
+// server speaking dl with the given faults (applied to its first session
+// only).
+func stream(t *testing.T, dl dialect, in []byte, faults refserver.Faults, opts *Options) outcome {
 	t.Helper()
-	return streamVia(t, in, faults, opts, nil)
+	return streamVia(t, dl, in, faults, opts, nil)
 }
 
 // streamVia is stream with each session wrapped by wrap, if not nil.
-func streamVia(t *testing.T, in []byte, faults refserver.Faults, opts *Options, wrap func(transport.Session) transport.Session) outcome {
+func streamVia(t *testing.T, dl dialect, in []byte, faults refserver.Faults, opts *Options, wrap func(transport.Session) transport.Session) outcome {
 	t.Helper()
 	faults.Sessions = max(faults.Sessions, 1)
-	srv, d := refSession(t, &refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
+	srv, d := refSession(t, dl, &refserver.Options{RecordAudio: true, ProcessingDelay: 300 * time.Millisecond, Faults: faults})
 	if wrap != nil {
 		d = wrapDialer{d, wrap}
 	}
@@ -79,6 +79,30 @@ func streamVia(t *testing.T, in []byte, faults refserver.Faults, opts *Options, 
 	return o
 }
 
+// cleanRuns holds, per dialect, the fault-free run of reconnectInput that
+// the tests of faults compare with: made once, by the first test to ask,
+// while the others with the same dialect wait.
+var cleanRuns = map[string]*struct {
+	sync.Mutex
+	o *outcome
+}{"vachana": {}, "sarvam": {}}
+
+// cleanRun returns the fault-free paced run of reconnectInput with dl.
+func cleanRun(t *testing.T, dl dialect) outcome {
+	t.Helper()
+	c := cleanRuns[dl.name]
+	c.Lock()
+	defer c.Unlock()
+	if c.o == nil {
+		o := stream(t, dl, reconnectInput(t), refserver.Faults{}, nil)
+		if o.err != nil || len(o.texts) != 2 {
+			t.Fatalf("fault-free run: %v, %q", o.err, o.texts)
+		}
+		c.o = &o
+	}
+	return *c.o
+}
+
 // durations returns the "N ms" of each transcript text.
 func durations(texts []string) []string {
 	var out []string
@@ -99,19 +123,20 @@ func TestReconnectReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced streams of 7.6 s")
 	}
+	forDialectsParallel(t, testReconnectReplay)
+}
+
+func testReconnectReplay(t *testing.T, dl dialect) {
 	in := reconnectInput(t)
 	want := onWire16k(in)
-	clean := stream(t, in, refserver.Faults{}, nil)
-	if clean.err != nil || len(clean.texts) != 2 {
-		t.Fatalf("fault-free run: %v, %q", clean.err, clean.texts)
-	}
-	// At 32 ms a frame: segment 0 is 0.30–2.06 s (frames 9–64), its
-	// processing comes at frame ~80, its transcript 300 ms later; segment 1
+	clean := cleanRun(t, dl)
+	// At 32 ms a frame: segment 0 is 0.30–2.06 s (frames 9–64), its end
+	// (processing, END_SPEECH) comes at frame ~80, its transcript 300 ms later; segment 1
 	// runs to about 6.2 s; the tail is frames 207–238.
 	for _, drop := range []int{40, 82, 120, 170, 212, 225} {
 		t.Run(fmt.Sprintf("drop after frame %d", drop), func(t *testing.T) {
 			t.Parallel()
-			o := stream(t, in, refserver.Faults{DropAfterFrames: drop}, nil)
+			o := stream(t, dl, in, refserver.Faults{DropAfterFrames: drop}, nil)
 			if o.err != nil {
 				t.Fatalf("Run: %v\nwarnings: %q", o.err, o.warnings)
 			}
@@ -179,10 +204,12 @@ func checkCoverage(t *testing.T, reps []refserver.Report, stream []byte) {
 	}
 }
 
-func TestReconnectGivesUp(t *testing.T) {
+func TestReconnectGivesUp(t *testing.T) { forDialects(t, testReconnectGivesUp) }
+
+func testReconnectGivesUp(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2]
 	// Every session drops after 5 frames: the stream cannot get forward.
-	o := stream(t, in, refserver.Faults{DropAfterFrames: 5, Sessions: 100}, &Options{Reconnects: 2, Unpaced: true})
+	o := stream(t, dl, in, refserver.Faults{DropAfterFrames: 5, Sessions: 100}, &Options{Reconnects: 2, Unpaced: true})
 	var ce *transport.ClosedError
 	if !errors.As(o.err, &ce) || !strings.Contains(o.err.Error(), "2 reconnections did not bring the stream forward") {
 		t.Fatalf("Run = %v", o.err)
@@ -191,28 +218,30 @@ func TestReconnectGivesUp(t *testing.T) {
 
 // TestReconnectRefusedKeyIsFinal: a key refused on reconnection (revoked
 // meanwhile) ends the run at once, with the handshake error.
-func TestReconnectRefusedKeyIsFinal(t *testing.T) {
+func TestReconnectRefusedKeyIsFinal(t *testing.T) { forDialects(t, testReconnectRefusedKeyIsFinal) }
+
+func testReconnectRefusedKeyIsFinal(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2]
-	rs := refserver.New(&refserver.Options{Faults: refserver.Faults{DropAfterFrames: 10}})
+	rs := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{DropAfterFrames: 10}})
 	defer rs.Close()
 	var attempts atomic.Int32
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if attempts.Add(1) > 1 {
-			w.WriteHeader(http.StatusUnauthorized)
-			w.Write([]byte(`{"detail":{"error_code":"INVALID_API_KEY","message":"revoked"}}`))
+			w.WriteHeader(dl.refusedStatus)
+			w.Write([]byte(dl.refusedBody))
 			return
 		}
 		rs.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	d, err := vachana.NewDialer(vachana.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
+	d, err := dl.dial("ws"+strings.TrimPrefix(ts.URL, "http")+dl.path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = Stream(context.Background(), bytes.NewReader(in), d, &Options{Unpaced: true, Reconnects: 5})
 	var he *transport.HandshakeError
-	if !errors.As(err, &he) || he.StatusCode != 401 || attempts.Load() != 2 {
-		t.Fatalf("Run = %v after %d handshakes; want the 401 of the first reconnection", err, attempts.Load())
+	if !errors.As(err, &he) || he.StatusCode != dl.refusedStatus || he.Message != "revoked" || attempts.Load() != 2 {
+		t.Fatalf("Run = %v after %d handshakes; want the %d of the first reconnection", err, attempts.Load(), dl.refusedStatus)
 	}
 	rs.Close()
 }
@@ -221,9 +250,13 @@ func TestReplayBufferOverflowIsLoud(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced stream")
 	}
+	forDialectsParallel(t, testReplayBufferOverflowIsLoud)
+}
+
+func testReplayBufferOverflowIsLoud(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2*3] // 3 s: segment 0 only, unfinished at the drop
 	// A 0.5 s replay buffer cannot hold the unfinished segment dropped at 2 s.
-	o := stream(t, in, refserver.Faults{DropAfterFrames: 62}, &Options{Replay: 500 * time.Millisecond})
+	o := stream(t, dl, in, refserver.Faults{DropAfterFrames: 62}, &Options{Replay: 500 * time.Millisecond})
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
@@ -267,9 +300,13 @@ func TestReplayWithLaggingEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced streams")
 	}
+	forDialectsParallel(t, testReplayWithLaggingEvents)
+}
+
+func testReplayWithLaggingEvents(t *testing.T, dl dialect) {
 	in := reconnectInput(t)
-	clean := stream(t, in, refserver.Faults{}, nil)
-	o := streamVia(t, in, refserver.Faults{DropAfterFrames: 135}, nil, func(s transport.Session) transport.Session {
+	clean := cleanRun(t, dl)
+	o := streamVia(t, dl, in, refserver.Faults{DropAfterFrames: 135}, nil, func(s transport.Session) transport.Session {
 		return &slowEvents{s, 1200 * time.Millisecond}
 	})
 	if o.err != nil {
@@ -280,25 +317,37 @@ func TestReplayWithLaggingEvents(t *testing.T) {
 	}
 }
 
-// TestRedialBounded: reconnections to a server that accepts but never
-// greets are bounded by ConnectTimeout, and a graceful stop ends them. Three
-// attempts of 300 ms with their back-off take about 3 s; the limit, 12 s,
-// leaves a busy machine 9 s of margin and still fails a run that ignores
-// ConnectTimeout (15 s an attempt by default) or the stop (an hour).
-func TestRedialBounded(t *testing.T) {
+// TestRedialBounded: reconnections to a server that never gets the
+// session ready (Vachana: it accepts but never greets; Sarvam, which sends
+// no greeting: it never answers the upgrade) are bounded by ConnectTimeout,
+// and a graceful stop ends them. Three attempts of 300 ms with their
+// back-off take about 3 s; the limit, 12 s, leaves a busy machine 9 s of
+// margin and still fails a run that ignores ConnectTimeout (15 s an attempt
+// by default) or the stop (an hour).
+func TestRedialBounded(t *testing.T) { forDialectsParallel(t, testRedialBounded) }
+
+func testRedialBounded(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2*3]
+	silent, want := http.Handler(nil), "sent no connected event"
+	if dl.greeting == "" {
+		silent = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		want = "no session within the connect limit"
+	}
 	for _, withStop := range []bool{false, true} {
-		a := refserver.New(&refserver.Options{Faults: refserver.Faults{DropAfterFrames: 20}})
-		b := refserver.New(&refserver.Options{Faults: refserver.Faults{NoConnected: true}})
+		a := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{DropAfterFrames: 20}})
+		b := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{NoConnected: true}})
 		var n atomic.Int32
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if n.Add(1) == 1 {
+			switch {
+			case n.Add(1) == 1:
 				a.ServeHTTP(w, r)
-				return
+			case silent != nil:
+				silent.ServeHTTP(w, r)
+			default:
+				b.ServeHTTP(w, r)
 			}
-			b.ServeHTTP(w, r)
 		}))
-		d, err := vachana.NewDialer(vachana.Config{URL: "ws" + strings.TrimPrefix(ts.URL, "http") + refserver.Path, APIKey: "k"})
+		d, err := dl.dial("ws"+strings.TrimPrefix(ts.URL, "http")+dl.path, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,8 +368,8 @@ func TestRedialBounded(t *testing.T) {
 			t.Errorf("stop %v: Run took %v", withStop, took)
 		case withStop && !errors.Is(err, ErrStopped):
 			t.Errorf("stop: Run = %v, want ErrStopped", err)
-		case !withStop && (err == nil || !strings.Contains(err.Error(), "sent no connected event")):
-			t.Errorf("Run = %v, want the greeting timeout", err)
+		case !withStop && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("Run = %v, want %q", err, want)
 		}
 	}
 }
@@ -331,9 +380,11 @@ func TestRedialBounded(t *testing.T) {
 // every 300 ms, two reconnections); the 30 s limit is below the 31 s of
 // paced input and tail, so a run that reconnects until the input ends fails
 // it.
-func TestStalledServerFails(t *testing.T) {
+func TestStalledServerFails(t *testing.T) { forDialectsParallel(t, testStalledServerFails) }
+
+func testStalledServerFails(t *testing.T, dl dialect) {
 	in := make([]byte, 16000*2*30) // 30 s, paced: writes never block, pongs stop
-	_, d := refSession(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
+	_, d := refSession(t, dl, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
 	start := time.Now()
 	_, err := Stream(context.Background(), bytes.NewReader(in), d, &Options{PingInterval: 300 * time.Millisecond, Reconnects: 2})
 	if err == nil || !strings.Contains(err.Error(), "stopped reading") || time.Since(start) > 30*time.Second {

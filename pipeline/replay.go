@@ -31,7 +31,7 @@ var chunkPool sync.Pool
 //
 // The calls, in order:
 //   - Push copies each new frame in, in stream order, before it is written.
-//   - Confirm(pos) reports a finished segment: its processing event came when
+//   - Confirm(pos) reports a finished segment: its segment end came when
 //     the current session had been written up to pos, and its final
 //     transcript has now come. Confirmed means the service is done with
 //     everything before the segment's end, which lies at least the service's
@@ -81,6 +81,7 @@ type replayBuffer struct {
 	ack   int64 // a replay starts no later than this without a silent stretch
 	mark  int64 // the last confirmed position, or start
 	keep  int64 // no replay of the current session starts before this frame
+	exact bool  // mark was confirmed by ConfirmAll: a replay starts there
 }
 
 // newReplayBuffer returns an empty buffer for a stream at rate r that keeps
@@ -125,7 +126,7 @@ func (b *replayBuffer) Push(f *frame.Frame) *frame.Frame {
 	return p
 }
 
-// Confirm reports that the service finished a segment whose processing event
+// Confirm reports that the service finished a segment whose end (SegmentEnded)
 // came when the current session had been written up to pos. A pos not after
 // the last one confirmed (or the session's start) is ignored; pos must not
 // exceed the frames pushed. It gives back the chunks no replay needs any
@@ -137,9 +138,25 @@ func (b *replayBuffer) Confirm(pos int64) {
 	if pos > b.n {
 		panic(fmt.Sprintf("pipeline: segment confirmed at frame %d, but only %d frames were pushed", pos, b.n))
 	}
-	b.mark = pos
+	b.mark, b.exact = pos, false
 	b.ack = max(b.start, pos-b.margin)
 	b.keep = min(b.ack, max(b.start, pos-b.window))
+	b.trim()
+}
+
+// ConfirmAll reports that the service is done with everything before pos,
+// a position of the current session: it answered a flush sent there, or
+// it has had only silence since its last segment and ended it. A replay
+// then starts at pos exactly. A pos not after the last one confirmed is
+// ignored. It gives back the chunks before pos.
+func (b *replayBuffer) ConfirmAll(pos int64) {
+	if pos < b.mark || pos == b.mark && b.exact {
+		return
+	}
+	if pos > b.n {
+		panic(fmt.Sprintf("pipeline: stream confirmed up to frame %d, but only %d frames were pushed", pos, b.n))
+	}
+	b.mark, b.ack, b.keep, b.exact = pos, pos, pos, true
 	b.trim()
 }
 
@@ -149,7 +166,7 @@ func (b *replayBuffer) Confirm(pos int64) {
 // no longer held. The type's comment gives the rule.
 func (b *replayBuffer) Resume(written int64) (start, lost int64) {
 	start = b.ack
-	if b.mark > b.start {
+	if b.mark > b.start && !b.exact {
 		if g, ok := b.silentGap(max(b.start, b.mark-b.window), b.mark); ok {
 			start = g
 		}
@@ -189,7 +206,7 @@ func (b *replayBuffer) NewSession(start int64) {
 	if start < b.oldest() || start > b.n {
 		panic(fmt.Sprintf("pipeline: session started at frame %d, outside the frames held, %d to %d", start, b.oldest(), b.n))
 	}
-	b.start, b.ack, b.mark, b.keep = start, start, start, start
+	b.start, b.ack, b.mark, b.keep, b.exact = start, start, start, start, false
 	b.trim()
 }
 

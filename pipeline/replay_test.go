@@ -380,6 +380,7 @@ func naiveQuiet(f *frame.Frame) bool {
 // events and transcripts, and sessions lost at random, during replays too.
 // Every replay start, given-up count and replayed frame must agree.
 func TestReplayBufferMatchesNaive(t *testing.T) {
+	t.Parallel() // long under -race, and independent of the clock
 	const steps = 20000
 	tests := []struct {
 		name   string

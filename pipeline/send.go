@@ -29,7 +29,7 @@ type sender struct {
 	replay *replayBuffer // frames to send again to a new session; nil without reconnection
 	spare  []*frame.Frame
 
-	live   int64 // frames taken from the queue
+	live   int64 // frames taken from the queue, filler included
 	cursor int64 // next frame to write; below live while replaying
 	high   int64 // frames of the stream written at least once
 	eof    bool  // the queue is closed
@@ -41,12 +41,28 @@ type sender struct {
 
 	failures   int   // reconnections since the stream last made progress
 	progressAt int64 // the furthest progress confirmed at any reconnection
+
+	// Keep-alive: when the queue stays empty for keepAlive (the dialer's
+	// transport.Audio.KeepAlive; zero for none), the sender fills the
+	// pause with silence at cadence until the input gives audio again.
+	keepAlive time.Duration
+	idle      *time.Timer  // reused for each wait on an empty queue; nil without keep-alive
+	filling   bool         // the input paused: the sender is sending silence
+	silence   *frame.Frame // the filler, never written to
+	fillerRun int64        // filler frames taken in a row
+	settled   int64        // filler frames after which, with no speech open or pending, the service is done with what came before
 }
 
 func newSender(r *run) *sender {
-	s := &sender{r: r, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4)))}
+	s := &sender{r: r, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4))), keepAlive: r.keepAlive}
 	if !r.o.Unpaced {
 		s.pacer = newPacer(r.o.Rate)
+	}
+	if s.keepAlive > 0 {
+		s.idle = time.NewTimer(time.Hour)
+		s.idle.Stop()
+		s.silence = new(frame.Frame)
+		s.settled = r.o.Rate.FramesIn(r.o.TailSilence + time.Second)
 	}
 	s.cadence.Reset(r.o.Rate)
 	s.past.Reset(r.o.Rate)
@@ -102,10 +118,10 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	}
 	s.recordCadence()
 	var closeErr error
-	if _, _, ended := sess.tally.state(); ended == nil {
+	if sess.tally.get().ended == nil {
 		closeErr = sess.Close() // else the service ended it normally: the drain saw to that
 	}
-	pending, _, _ := sess.tally.state()
+	pending := sess.tally.get().pending
 	sess.end()
 	sess = nil
 	r.closed = true
@@ -145,6 +161,11 @@ func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(*
 				s.eof = true
 				return nil
 			}
+			if buf == s.silence {
+				s.fillerRun++
+			} else {
+				s.fillerRun = 0
+			}
 			f = buf
 			if s.replay != nil {
 				f = s.replay.Push(buf)
@@ -175,31 +196,66 @@ func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(*
 	}
 }
 
-// next returns the next frame from the queue, or nil at its end.
+// next returns the next frame from the queue, or nil at its end. With a
+// keep-alive, once the queue has stayed empty that long it returns the
+// filler instead (the pacer postponed, so the silence leaves at cadence
+// from now), and keeps returning it while the queue is empty when the next
+// frame is asked for.
 func (s *sender) next(ctx context.Context, gone <-chan struct{}) (*frame.Frame, error) {
 	select {
 	case buf, ok := <-s.r.full:
+		s.filling = false
 		if !ok {
 			return nil, nil
 		}
 		return buf, nil
 	default:
 	}
+	if s.filling && s.pacer != nil {
+		return s.fill(), nil // the pacer spaces the filler
+	}
 	// Nothing to send: give the held buffers back before waiting, so the
 	// reader can read as far ahead as ReadAhead allows while the sender
 	// waits for it.
 	s.flush()
+	var idle <-chan time.Time
+	if s.idle != nil {
+		wait := s.keepAlive
+		if s.filling {
+			wait = s.r.o.Rate.FrameDuration() // unpaced: the filler at cadence all the same
+		}
+		s.idle.Reset(wait)
+		defer s.idle.Stop()
+		idle = s.idle.C
+	}
 	select {
 	case buf, ok := <-s.r.full:
+		s.filling = false
 		if !ok {
 			return nil, nil
 		}
 		return buf, nil
+	case <-idle:
+		if !s.filling {
+			s.filling = true
+			if s.pacer != nil {
+				s.pacer.Postpone(time.Now())
+				s.past.Merge(&s.cadence) // the pause is no interval of the cadence
+				s.cadence.Reset(s.r.o.Rate)
+			}
+		}
+		return s.fill(), nil
 	case <-gone:
 		return nil, &transport.ClosedError{Code: -1, Err: errors.New("the session ended while the input gave no audio")}
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+}
+
+// fill counts and returns the filler frame.
+func (s *sender) fill() *frame.Frame {
+	s.r.stats.Filler++
+	return s.silence
 }
 
 // mark records the send time of the next frame for the cadence.
@@ -217,6 +273,9 @@ func (s *sender) mark(now time.Time) {
 // frame (with a thousand streams, a wake-up per frame cost a few percent of
 // the CPU).
 func (s *sender) release(buf *frame.Frame) {
+	if buf == s.silence {
+		return // the filler is no buffer of the reader's
+	}
 	s.spare = append(s.spare, buf)
 	if len(s.spare) == cap(s.spare) {
 		s.flush()
@@ -249,6 +308,14 @@ func (s *sender) write(sess *session, w *watchdog, f *frame.Frame) error {
 	if s.replay != nil {
 		if c := sess.confirmed.Load(); c >= 0 {
 			s.replay.Confirm(c)
+		}
+		if s.fillerRun >= s.settled && s.settled > 0 && s.cursor == s.live-1 && s.pacer != nil {
+			// A long pause filled with silence: once the service has
+			// ended and transcribed all the speech before it, a replay
+			// need not send the pause again.
+			if st := sess.tally.get(); st.pending == 0 && !st.open {
+				s.replay.ConfirmAll(sess.position())
+			}
 		}
 	}
 	return nil
@@ -300,19 +367,37 @@ func (e *MissingTranscriptsError) Error() string {
 // drain waits until the service has read every frame sent and transcribed
 // every segment it ended: it asks the service to finish, pings it (a pong
 // comes after the server has read all the frames before it), then waits
-// until no segment is outstanding and none has ended for the settle time,
-// for a server whose detector lags its reading. A session the service
+// until no segment is outstanding and neither a segment end nor a final
+// transcript has come for the settle time, for a server whose detector
+// lags its reading (or that answers a flush with a transcript of its own). A session the service
 // ends normally with nothing outstanding counts as drained when it has
 // settled; a session lost otherwise returns its error, for a replay.
 func (r *run) drain(ctx context.Context, sess *session) error {
 	start := time.Now()
 	limit := time.NewTimer(r.o.DrainTimeout)
 	defer limit.Stop()
-	if err := sess.Finish(ctx); err != nil {
-		return fmt.Errorf("asking the service to finish: %w", err)
+	if r.flush {
+		// Speech the service has not ended will be finalised by the
+		// flush: await its transcript.
+		sess.flushAt.Store(sess.position())
+		sess.tally.update(func(t *tallyState) {
+			if t.open {
+				t.flushWait = true
+				t.pending++
+			}
+		})
+	}
+	fctx, cancel := context.WithTimeout(ctx, r.o.DrainTimeout)
+	err := sess.Finish(fctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("asking the service to finish: %w", err) // a *transport.ClosedError, for a replay, if the session ended
 	}
 	pctx, cancel := context.WithTimeout(ctx, r.o.DrainTimeout)
-	err := sess.Ping(pctx)
+	err = sess.Ping(pctx)
 	cancel()
 	pong := time.Now()
 	switch {
@@ -329,15 +414,15 @@ func (r *run) drain(ctx context.Context, sess *session) error {
 	wait := time.NewTimer(settle)
 	defer wait.Stop()
 	for {
-		pending, lastEnd, ended := sess.tally.state()
+		st := sess.tally.get()
 		quiet := pong
-		if lastEnd.After(quiet) {
-			quiet = lastEnd
+		if st.lastSeen.After(quiet) {
+			quiet = st.lastSeen
 		}
 		settled := time.Since(quiet) >= settle
 		var ce *transport.ClosedError
 		switch {
-		case ended != nil && pending == 0 && errors.As(ended, &ce) && ce.Normal():
+		case st.ended != nil && st.pending == 0 && errors.As(st.ended, &ce) && ce.Normal():
 			if settled || r.o.Reconnects == 0 {
 				if !settled {
 					r.warn(errors.New("the server closed the session before the drain settled; if it had not ended the last segment yet, that segment is missing"))
@@ -345,21 +430,33 @@ func (r *run) drain(ctx context.Context, sess *session) error {
 				return nil // the server closed normally after everything was delivered
 			}
 			return sess.end() // replay the unsettled end to a new session
-		case ended != nil:
+		case st.ended != nil:
 			return sess.end()
-		case pending == 0 && settled:
+		case st.pending == 0 && settled:
 			return nil
-		case pending == 0:
+		case st.pending == 0:
 			wait.Reset(settle - time.Since(quiet))
 		}
 		select {
 		case <-sess.tally.changed:
 		case <-wait.C:
 		case <-limit.C:
-			if pending, _, _ = sess.tally.state(); pending == 0 {
+			var flushOnly bool
+			sess.tally.update(func(t *tallyState) {
+				if flushOnly = t.flushWait && t.pending == 1; flushOnly {
+					t.flushWait, t.pending = false, 0
+				}
+			})
+			switch st = sess.tally.get(); {
+			case flushOnly:
+				// The service may have found nothing to transcribe in the
+				// speech it had not ended; say so rather than fail.
+				r.warn(fmt.Errorf("the service did not answer the flush within %v (-drain-timeout): the speech it had not ended when the input ended may not be transcribed", time.Since(start).Round(time.Millisecond)))
+				return nil
+			case st.pending == 0:
 				return nil
 			}
-			return &MissingTranscriptsError{Missing: pending, Waited: time.Since(start)}
+			return &MissingTranscriptsError{Missing: st.pending, Waited: time.Since(start)}
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
@@ -397,6 +494,9 @@ func (s *sender) recover(ctx context.Context, d transport.Dialer, sess *session,
 	if c := sess.confirmed.Load(); c >= 0 {
 		s.replay.Confirm(c) // a confirmation that came after the last write
 	}
+	if f := sess.finished.Load(); f >= 0 {
+		s.replay.ConfirmAll(f) // the flush was answered: nothing before it is needed again
+	}
 	start, lost := s.replay.Resume(s.cursor)
 	if lost > 0 {
 		r.stats.GivenUp += lost
@@ -409,6 +509,7 @@ func (s *sender) recover(ctx context.Context, d transport.Dialer, sess *session,
 	r.stats.Replayed += max(0, s.high-start)
 	r.warn(fmt.Errorf("session lost (%v); reconnected, replaying %v of audio from frame %d", cause, r.o.Rate.FrameAt(s.live-start).Round(time.Millisecond), start))
 	s.cursor = start
+	s.filling = false        // a pause goes on: wait for the keep-alive again, then postpone the schedule
 	s.past.Merge(&s.cadence) // the outage is no interval of the cadence
 	s.cadence.Reset(r.o.Rate)
 	if s.pacer != nil {
@@ -461,16 +562,17 @@ func (s *sender) redial(ctx context.Context, d transport.Dialer, cause error) (t
 }
 
 // Where a replay starts (see replayBuffer). The server's segment ended at
-// least its 500 ms of silence before the processing event's position
-// (mark), and the next speech may have begun since. Looking back from mark
+// least its 500 ms of silence (Vachana's detector) before the stream
+// position at which its end (SegmentEnded) arrived (mark), and the next
+// speech may have begun since. Looking back from mark
 // over gapWindow, the latest stretch of at least gapMin of quiet frames
 // (RMS below quietDBFS) is the silence after the finished segment; the
 // replay starts preRoll before its end, or at its start if it is shorter.
-// This holds whatever the delay of the processing event, up to gapWindow;
+// This holds whatever the delay of the segment end, up to gapWindow;
 // without such a stretch (noisy audio), the replay starts replayMargin
 // before mark: the service ends a segment after 500 ms of silence, so going
 // back 450 ms never reaches into the finished speech, and covers a
-// processing event up to 450 ms late.
+// segment end up to 450 ms late.
 const (
 	gapWindow    = 5 * time.Second
 	gapMin       = 450 * time.Millisecond

@@ -29,6 +29,8 @@ type session struct {
 
 	written   atomic.Int64 // sender: frames written to this session
 	confirmed atomic.Int64 // listener: the stream position a finished segment ended at (Transcript after SegmentEnded); -1 for none
+	flushAt   atomic.Int64 // sender: the stream position when the flush was sent; -1 for none
+	finished  atomic.Int64 // listener: flushAt, once a transcript answered the flush: the service is done with everything before; -1 for none
 	ponged    atomic.Int64 // pinger: the stream position the last pong confirmed; -1 for none
 	inEvent   atomic.Bool  // listener: OnEvent is running, pongs are not being read
 	cause     atomic.Pointer[error]
@@ -48,6 +50,8 @@ type session struct {
 func (r *run) start(ctx context.Context, s transport.Session, n int, start int64) *session {
 	sess := &session{Session: s, n: n, start: start, gone: make(chan struct{}), lost: make(chan error, 1), done: make(chan struct{})}
 	sess.confirmed.Store(-1)
+	sess.flushAt.Store(-1)
+	sess.finished.Store(-1)
 	sess.ponged.Store(-1)
 	sess.tally.changed = make(chan struct{}, 1)
 	sess.wg.Go(func() {
@@ -90,19 +94,33 @@ func (sess *session) end() error {
 func (sess *session) position() int64 { return sess.start + sess.written.Load() }
 
 // tally counts the segments a session has ended and not yet transcribed,
-// for the drain. The listener writes it; the sender waits on it. It is the
-// one place segments are counted.
+// for the drain. The listener writes it, but for the flush expectation the
+// sender adds in the drain; the sender waits on it. It is the one place
+// segments are counted.
 type tally struct {
-	mu      sync.Mutex
-	pending int       // SegmentEnded events not yet answered by a final transcript
-	lastEnd time.Time // when the last SegmentEnded came
-	ended   error     // why the session ended, once it has
+	mu    sync.Mutex
+	state tallyState
+	// changed has a value when the state changed since it was last taken.
 	changed chan struct{}
 }
 
-func (t *tally) update(f func()) {
+// tallyState is what the tally knows at one moment.
+type tallyState struct {
+	pending  int       // segment ends not yet answered by a final transcript, and the flush's answer if awaited
+	lastSeen time.Time // when the last segment end or final transcript came
+	ended    error     // why the session ended, once it has
+
+	// open: the service said speech started and has not ended it. A
+	// flush while speech is open awaits a transcript (flushWait, counted
+	// in pending), which a transcript without a segment end answers, or
+	// the segment end of that speech, whose own transcript then follows.
+	open      bool
+	flushWait bool
+}
+
+func (t *tally) update(f func(*tallyState)) {
 	t.mu.Lock()
-	f()
+	f(&t.state)
 	t.mu.Unlock()
 	select {
 	case t.changed <- struct{}{}:
@@ -110,10 +128,10 @@ func (t *tally) update(f func()) {
 	}
 }
 
-func (t *tally) state() (pending int, lastEnd time.Time, ended error) {
+func (t *tally) get() tallyState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.pending, t.lastEnd, t.ended
+	return t.state
 }
 
 // segmentMark is a segment the service is transcribing.
@@ -123,12 +141,24 @@ type segmentMark struct {
 	at      time.Time
 }
 
+// segmentMarks is what the listener holds to pair segment ends with their
+// transcripts, in order.
+type segmentMarks struct {
+	ends []segmentMark // SegmentEnded events awaiting their transcript
+	// early holds the numbers of final transcripts that came while speech
+	// was open, before any segment end: a service may send a segment's
+	// transcript before its end (Sarvam's data before END_SPEECH), and
+	// that end then needs no transcript of its own. A SpeechStarted
+	// clears it.
+	early []int
+}
+
 // listen reads the events of sess until it ends, hands each to account and
 // OnEvent, and returns why the session ended.
 func (r *run) listen(sess *session) error {
 	var (
-		lastError string        // the message of the session's last error event
-		marks     []segmentMark // SegmentEnded events awaiting their transcript
+		lastError string // the message of the session's last error event
+		marks     segmentMarks
 	)
 	for {
 		ev, err := sess.ReadEvent()
@@ -142,7 +172,7 @@ func (r *run) listen(sess *session) error {
 			if lastError != "" && err != io.EOF {
 				err = fmt.Errorf("%w (the server's last error event said %q)", err, lastError)
 			}
-			sess.tally.update(func() { sess.tally.ended = err })
+			sess.tally.update(func(t *tallyState) { t.ended = err })
 			if err != io.EOF {
 				// The session is over: release a Ping or a write waiting
 				// on the dead connection (after recording why).
@@ -169,24 +199,54 @@ func (r *run) listen(sess *session) error {
 
 // account counts ev in the stats and the session's tally, numbers it,
 // publishes the confirmation a final transcript brings for the replay, and
-// returns it numbered. marks holds the segments awaiting their transcript.
-func (r *run) account(sess *session, ev transport.Event, marks *[]segmentMark) Event {
+// returns it numbered. marks pairs segment ends with their transcripts.
+func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Event {
 	now := time.Now()
 	r.stats.Events++
 	out := Event{Event: ev, Session: sess.n}
 	switch ev.Kind {
+	case transport.SpeechStarted:
+		marks.early = marks.early[:0]
+		flushed := sess.flushAt.Load() >= 0
+		sess.tally.update(func(t *tallyState) {
+			t.open = true
+			if flushed && !t.flushWait {
+				// Speech before the flush, reported after it was sent:
+				// the flush's answer is awaited all the same.
+				t.flushWait = true
+				t.pending++
+			}
+		})
 	case transport.SegmentEnded:
-		r.stats.Processing++
+		r.stats.Segments++
+		pos := sess.position()
+		answered := len(marks.early) > 0
+		sess.tally.update(func(t *tallyState) {
+			t.open = false
+			if t.flushWait { // the open speech ended: its transcript follows as any other
+				t.flushWait = false
+				t.pending--
+			}
+			if !answered {
+				t.pending++
+				t.lastSeen = now
+			}
+		})
+		if answered { // its transcript came first
+			out.Segment = marks.early[0]
+			marks.early = marks.early[1:]
+			r.confirm(sess, pos)
+			break
+		}
 		out.Segment = r.next
-		*marks = append(*marks, segmentMark{pos: sess.position(), segment: r.next, at: now})
+		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now})
 		r.next++
-		sess.tally.update(func() { sess.tally.pending++; sess.tally.lastEnd = now })
 	case transport.Transcript:
 		if !ev.Final {
 			r.stats.Partials++
 			out.Segment = r.next
-			if len(*marks) > 0 {
-				out.Segment = (*marks)[0].segment
+			if len(marks.ends) > 0 {
+				out.Segment = marks.ends[0].segment
 			}
 			break
 		}
@@ -195,20 +255,34 @@ func (r *run) account(sess *session, ev transport.Event, marks *[]segmentMark) E
 		if ev.Latency > 0 {
 			r.lat.add(ev.Latency)
 		}
-		if len(*marks) == 0 { // a transcript without a segment end
-			out.Segment = r.next
-			r.next++
+		if len(marks.ends) > 0 {
+			m := marks.ends[0]
+			marks.ends = marks.ends[1:]
+			out.Segment = m.segment
+			r.turn.add(now.Sub(m.at))
+			sess.tally.update(func(t *tallyState) { t.pending--; t.lastSeen = now })
+			r.confirm(sess, m.pos)
 			break
 		}
-		m := (*marks)[0]
-		*marks = (*marks)[1:]
-		out.Segment = m.segment
-		r.turn.add(now.Sub(m.at))
-		sess.tally.update(func() { sess.tally.pending-- })
-		if !r.o.Unpaced {
-			// The reasoning of where a replay starts needs real-time
-			// pacing; an unpaced stream replays its whole session.
-			sess.confirmed.Store(m.pos)
+		// A transcript without a segment end: the answer to a flush, or
+		// a segment's transcript that came before its end.
+		out.Segment = r.next
+		r.next++
+		var open, flushed bool
+		sess.tally.update(func(t *tallyState) {
+			t.lastSeen = now
+			open = t.open
+			if t.flushWait {
+				t.flushWait = false
+				t.pending--
+				flushed = true
+			}
+		})
+		if open {
+			marks.early = append(marks.early, out.Segment)
+		}
+		if flushed && !r.o.Unpaced {
+			sess.finished.Store(sess.flushAt.Load())
 		}
 	case transport.Error:
 		r.stats.Errors++
@@ -218,6 +292,16 @@ func (r *run) account(sess *session, ev transport.Event, marks *[]segmentMark) E
 		}
 	}
 	return out
+}
+
+// confirm publishes, for the replay, that the service finished the segment
+// whose end came at stream position pos. The reasoning of where a replay
+// starts needs real-time pacing: an unpaced stream replays its whole
+// session.
+func (r *run) confirm(sess *session, pos int64) {
+	if !r.o.Unpaced {
+		sess.confirmed.Store(pos)
+	}
 }
 
 // errNoPong is the cause of a ping that timed out.

@@ -15,6 +15,7 @@ type Stats struct {
 	InputBytes int64         // bytes read from the source
 	Padding    int           // zero bytes added to complete the last frame of input
 	TailFrames int64         // silence frames sent after the input
+	Filler     int64         // silence frames sent while the input paused (services with a keep-alive)
 	Frames     int64         // frames written to the sink, tail included
 	Elapsed    time.Duration // from the first frame to the end of the run
 
@@ -22,12 +23,12 @@ type Stats struct {
 	Pace    frame.PaceStats // frames the pacer released late
 
 	Events      int     // server events received
-	Processing  int     // processing events
+	Segments    int     // segment ends (SegmentEnded events: Vachana's processing, Sarvam's END_SPEECH)
 	Transcripts int     // final transcripts
 	Partials    int     // non-final transcripts
 	Errors      int     // error events
 	Latency     Summary // the server's own "latency" of each final transcript
-	Turnaround  Summary // time from a processing event to its final transcript, as seen here
+	Turnaround  Summary // time from a segment's end to its final transcript, as seen here
 	Warnings    int     // malformed messages skipped
 
 	Sessions   int   // sessions used: 1, plus one per reconnection
@@ -58,6 +59,9 @@ func (s *Stats) String() string {
 	audio := s.Rate.D((s.Frames) * frame.Samples)
 	fmt.Fprintf(&b, "frames:      %d × %d bytes = %d bytes (%v of audio at %d Hz)\n", s.Frames, frame.Size, s.Bytes(), audio.Round(time.Millisecond), int(s.Rate))
 	fmt.Fprintf(&b, "read:        %d bytes, %d bytes of padding, %d tail silence frames\n", s.InputBytes, s.Padding, s.TailFrames)
+	if s.Filler > 0 {
+		fmt.Fprintf(&b, "filler:      %d silence frames = %v, sent while the input paused, so the service kept the session open\n", s.Filler, s.Rate.FrameAt(s.Filler).Round(time.Millisecond))
+	}
 	if s.Cadence.Frames > 1 {
 		c := s.Cadence
 		fmt.Fprintf(&b, "cadence:     deviation p50 %v, p99 %v, max %v; drift %v over %d frames\n", c.P50, c.P99, c.Max, c.Drift, c.Frames)
@@ -66,8 +70,8 @@ func (s *Stats) String() string {
 		fmt.Fprintf(&b, "cadence:     unpaced\n")
 	}
 	fmt.Fprintf(&b, "elapsed:     %v\n", s.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(&b, "events:      %d (%d processing, %d transcripts, %d partial, %d errors, %d malformed)\n", s.Events, s.Processing, s.Transcripts, s.Partials, s.Errors, s.Warnings)
-	fmt.Fprintf(&b, "latency:     server %v; processing→transcript %v\n", s.Latency, s.Turnaround)
+	fmt.Fprintf(&b, "events:      %d (%d segment ends, %d transcripts, %d partial, %d errors, %d malformed)\n", s.Events, s.Segments, s.Transcripts, s.Partials, s.Errors, s.Warnings)
+	fmt.Fprintf(&b, "latency:     server %v; segment end→transcript %v\n", s.Latency, s.Turnaround)
 	if s.Reconnects > 0 {
 		fmt.Fprintf(&b, "sessions:    %d (%d reconnections, %d frames replayed = %v", s.Sessions, s.Reconnects, s.Replayed, s.Rate.FrameAt(s.Replayed).Round(time.Millisecond))
 		if s.GivenUp > 0 {
