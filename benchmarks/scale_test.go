@@ -88,8 +88,11 @@ func BenchmarkScale(b *testing.B) {
 }
 
 func TestMain(m *testing.M) {
-	if testutil.Role() == scaleServerRole {
+	switch testutil.Role() {
+	case scaleServerRole:
 		os.Exit(serveScale())
+	case refserverRole:
+		os.Exit(serveRefserver())
 	}
 	os.Exit(m.Run())
 }

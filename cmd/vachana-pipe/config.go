@@ -19,6 +19,7 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
@@ -28,8 +29,9 @@ const usageText = `Usage:
   vachana-pipe [flags] [INPUT]    stream INPUT (a path, or - or nothing for stdin)
   vachana-pipe serve [flags]      run the local reference server
 
-Streams audio to Gnani's Vachana realtime speech-to-text (v3) in frames of
-exactly 1024 bytes at real-time cadence, and prints each transcript on a line.
+Streams audio to Gnani's Vachana realtime speech-to-text (v3), or with
+-service sarvam to Sarvam AI's, in frames of exactly 1024 bytes at
+real-time cadence, and prints each transcript on a line.
 INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
 streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
 and -in-channels, at any rate: it is mixed to mono and resampled to -rate
@@ -41,8 +43,19 @@ Flags:
 
 const exitText = `
 Environment:
-  GNANI_API_KEY   the API key, when neither -key nor -key-file is given
-  VACHANA_URL     the endpoint, when -url is not given
+  GNANI_API_KEY   the Vachana API key, when neither -key nor -key-file is given
+  VACHANA_URL     the Vachana endpoint, when -url is not given
+  SARVAM_API_KEY  the Sarvam API key (-service sarvam)
+  SARVAM_URL      the Sarvam endpoint (-service sarvam)
+
+Services:
+  vachana (default): binary frames; -lang default en-IN; -rate 8000, 16000,
+    44100 or 48000.
+  sarvam: JSON messages with base64 audio; -lang default unknown (the
+    service detects it); -rate 16000 or 8000; -model, -mode and
+    -high-vad-sensitivity are Sarvam's alone. While a live input gives no
+    audio for 5s, silence is sent at cadence (Sarvam closes a connection
+    after about 60s without audio); -stats counts it.
 
 Interrupts:
   The first Ctrl-C or SIGTERM stops reading, sends the tail silence, waits
@@ -51,24 +64,19 @@ Interrupts:
 
 Exit codes:
   0 ok; 2 bad usage or bad input; 3 could not connect or the handshake was
-  rejected (HTTP status, TLS, no connected event); 4 the stream failed (the
+  rejected (HTTP status, TLS, a rejected key, no connected event); 4 the stream failed (the
   session was lost and could not be replaced, the server stopped reading,
   transcripts still missing at the drain limit, writing -o failed);
   130 interrupted.
 `
 
-// serviceRates lists the rates the service takes, for -rate.
-var serviceRates = func() string {
-	s := make([]string, len(vachana.Rates))
-	for i, r := range vachana.Rates {
-		s[i] = fmt.Sprint(int(r))
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
-}()
-
 // config is what the flags and the environment ask for.
 type config struct {
+	service         *service
 	url, key, lang  string
+	model, mode     string // Sarvam
+	highVAD         bool   // Sarvam
+	tailSet         bool   // -tail-silence was given; else the service's need
 	rate            frame.Rate
 	json            bool
 	out             string
@@ -95,8 +103,8 @@ func (c *config) connects() bool { return c.out == "" }
 
 // textFlags holds the flags that are parsed into config after fs.Parse.
 type textFlags struct {
-	quality, format, inEncoding, keyFile string
-	pace                                 pacing
+	quality, format, inEncoding, keyFile, service string
+	pace                                          pacing
 }
 
 // pacing is the -pace flag: on or off, or unset (then on when connecting,
@@ -151,6 +159,17 @@ func (c *config) complete(fs *flag.FlagSet, t *textFlags, getenv func(string) st
 	if err := c.setInput(fs.Args()); err != nil {
 		return err
 	}
+	var err error
+	if c.service, err = findService(t.service); err != nil {
+		return err
+	}
+	if err := c.service.checkFlags(set); err != nil {
+		return err
+	}
+	c.tailSet = set["tail-silence"]
+	if !set["lang"] {
+		c.lang = c.service.defaultLang
+	}
 	if err := c.parseText(t, set); err != nil {
 		return err
 	}
@@ -166,11 +185,26 @@ func (c *config) complete(fs *flag.FlagSet, t *textFlags, getenv func(string) st
 	if err := c.setKey(set, t.keyFile, getenv, readFile); err != nil {
 		return err
 	}
+	return c.checkService()
+}
+
+// checkService checks the settings whose meaning depends on the service.
+func (c *config) checkService() error {
+	s := c.service
 	if c.lang == "" {
-		return fmt.Errorf("-lang: empty; give a language code such as %s (%s)", vachana.DefaultLang, strings.Join(vachana.Languages, " "))
+		return fmt.Errorf("-lang: empty; give a language code such as %s (%s: %s)", s.defaultLang, s.title, strings.Join(s.languages, " "))
 	}
-	if c.connects() && !slices.Contains(vachana.Languages, c.lang) {
-		c.warnings = append(c.warnings, fmt.Errorf("-lang %q is not one of the documented codes (%s): sending it as given", c.lang, strings.Join(vachana.Languages, " ")))
+	if c.connects() && !slices.Contains(s.languages, c.lang) {
+		c.warnings = append(c.warnings, fmt.Errorf("-lang %q is not one of %s's documented codes (%s): sending it as given", c.lang, s.title, strings.Join(s.languages, " ")))
+	}
+	if s.name != "sarvam" {
+		return nil
+	}
+	if !slices.Contains(sarvam.Modes, c.mode) {
+		return fmt.Errorf("-mode %q: not a mode of Sarvam's; use %s", c.mode, strings.Join(sarvam.Modes, ", "))
+	}
+	if c.connects() && !slices.Contains(sarvam.Models, c.model) {
+		c.warnings = append(c.warnings, fmt.Errorf("-model %q is not one of Sarvam's documented streaming models (%s): sending it as given", c.model, strings.Join(sarvam.Models, " ")))
 	}
 	return nil
 }
@@ -179,21 +213,25 @@ func (c *config) complete(fs *flag.FlagSet, t *textFlags, getenv func(string) st
 // into c and t.
 func defineFlags(c *config, t *textFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("vachana-pipe", flag.ContinueOnError)
-	fs.StringVar(&c.url, "url", "", "service endpoint (env VACHANA_URL; default "+vachana.DefaultURL+")")
-	fs.StringVar(&c.key, "key", "", "API key; never printed, but visible to other users in ps: GNANI_API_KEY or -key-file is safer")
+	fs.StringVar(&t.service, "service", services[0].name, "the speech-to-text service: "+serviceNames)
+	fs.StringVar(&c.url, "url", "", "service endpoint (env VACHANA_URL or SARVAM_URL; default "+vachana.DefaultURL+" or "+sarvam.DefaultURL+")")
+	fs.StringVar(&c.key, "key", "", "API key; never printed, but visible to other users in ps: GNANI_API_KEY / SARVAM_API_KEY or -key-file is safer")
 	fs.StringVar(&t.keyFile, "key-file", "", "read the API key from the file `PATH` (one trailing newline is ignored)")
-	fs.StringVar(&c.lang, "lang", vachana.DefaultLang, "language code: "+strings.Join(vachana.Languages, " ")+" …")
-	fs.IntVar((*int)(&c.rate), "rate", int(pipeline.DefaultRate), "sample rate of the stream: "+serviceRates+"; input at another rate is resampled")
+	fs.StringVar(&c.lang, "lang", "", "language code (default "+vachana.DefaultLang+" for Vachana, "+sarvam.DefaultLang+" (detect) for Sarvam): "+strings.Join(vachana.Languages, " ")+" …")
+	fs.IntVar((*int)(&c.rate), "rate", int(pipeline.DefaultRate), "sample rate of the stream: "+rateList(vachana.Rates)+" (Sarvam: "+rateList(sarvam.Rates)+"); input at another rate is resampled")
+	fs.StringVar(&c.model, "model", sarvam.DefaultModel, "Sarvam only: the model: "+strings.Join(sarvam.Models, " "))
+	fs.StringVar(&c.mode, "mode", sarvam.DefaultMode, "Sarvam only: "+strings.Join(sarvam.Modes, ", "))
+	fs.BoolVar(&c.highVAD, "high-vad-sensitivity", false, "Sarvam only: end segments on shorter pauses (the tail silence becomes 0.5s)")
 	fs.StringVar(&t.quality, "quality", resample.High.String(), "resampling quality: quick, low, medium, high or very-high")
-	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to processing and transcript)")
+	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts)")
 	fs.StringVar(&c.out, "o", "", "write the frames to this file (- for stdout, not a terminal) instead of connecting")
 	fs.Var(&t.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
-	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none)")
+	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none; unset: 0.5s for Sarvam with -high-vad-sensitivity)")
 	fs.DurationVar(&c.drain, "drain-timeout", pipeline.DefaultDrainTimeout, "how long to wait for outstanding transcripts after the last frame")
 	fs.IntVar(&c.reconnects, "reconnects", pipeline.DefaultReconnects, "reconnections in a row after a lost session, replaying unfinished audio (0 for none)")
 	fs.DurationVar(&c.replay, "replay", pipeline.DefaultReplay, "audio kept for replay to a new session")
 	fs.DurationVar(&c.stall, "stall-timeout", pipeline.DefaultStallTimeout, "fail when a frame cannot be sent for this long (the server stopped reading)")
-	fs.DurationVar(&c.connectTimeout, "connect-timeout", pipeline.DefaultConnectTimeout, "limit for connecting, and each reconnection, up to the server's connected event")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", pipeline.DefaultConnectTimeout, "limit for connecting, and each reconnection, until the session is ready (Vachana: its connected event)")
 	fs.BoolVar(&c.stats, "stats", false, "print a summary on stderr at the end: frames, bytes, padding, cadence, segments, latency")
 	fs.BoolVar(&c.local, "local", false, "start the local reference server in-process and stream to it (no key, no network)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress line and no warnings on stderr (errors still)")
@@ -280,7 +318,7 @@ func (c *config) checkRanges() error {
 		ok       bool
 		accepted string
 	}{
-		{"rate", c.rate, slices.Contains(vachana.Rates, c.rate), serviceRates + ", the rates the service takes"},
+		{"rate", c.rate, slices.Contains(c.service.rates, c.rate), rateList(c.service.rates) + ", the rates " + c.service.title + " takes"},
 		{"in-rate", c.inRate, c.inRate >= 1 && c.inRate <= frame.MaxRate, fmt.Sprintf("1 to %d Hz, or omit -in-rate to mean the -rate", frame.MaxRate)},
 		{"in-channels", c.inChans, c.inChans >= 1 && c.inChans <= source.MaxChannels, fmt.Sprintf("1 to %d", source.MaxChannels)},
 		{"tail-silence", c.tail, c.tail >= 0, "0 (none) or more"},
@@ -298,16 +336,18 @@ func (c *config) checkRanges() error {
 	return nil
 }
 
-// setEndpoint takes the URL from -url, VACHANA_URL or the default.
+// setEndpoint takes the URL from -url, the service's environment variable
+// or its default.
 func (c *config) setEndpoint(getenv func(string) string) error {
-	c.url = cmp.Or(c.url, getenv("VACHANA_URL"), vachana.DefaultURL)
+	c.url = cmp.Or(c.url, getenv(c.service.urlEnv), c.service.defaultURL)
 	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return fmt.Errorf("-url %s: not a ws:// or wss:// URL", transport.Redact(c.url))
 	}
 	return nil
 }
 
-// setKey takes the API key from -key, -key-file or GNANI_API_KEY, and
+// setKey takes the API key from -key, -key-file or the service's
+// environment variable (GNANI_API_KEY, SARVAM_API_KEY), and
 // refuses to connect without one, or to send it where it could be read on
 // the way. -local needs no key.
 func (c *config) setKey(set map[string]bool, keyFile string, getenv func(string) string, readFile func(string) ([]byte, error)) error {
@@ -321,13 +361,13 @@ func (c *config) setKey(set map[string]bool, keyFile string, getenv func(string)
 		}
 		c.key = key
 	case c.key == "":
-		c.key = getenv("GNANI_API_KEY")
+		c.key = getenv(c.service.keyEnv)
 	}
 	if !c.connects() || c.local {
 		return nil
 	}
 	if c.key == "" {
-		return errors.New("no API key: set GNANI_API_KEY or pass -key-file or -key (or try -local to use the built-in reference server)")
+		return fmt.Errorf("no API key: set %s or pass -key-file or -key (or try -local to use the built-in reference server)", c.service.keyEnv)
 	}
 	return checkPlaintext(c.url, c.insecure)
 }

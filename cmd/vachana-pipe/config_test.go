@@ -13,6 +13,7 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
+	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
@@ -35,6 +36,9 @@ func parseWith(args []string, env, files map[string]string) (*config, error, str
 // environment.
 func defaults() *config {
 	return &config{
+		service:        services[0],
+		model:          sarvam.DefaultModel,
+		mode:           sarvam.DefaultMode,
 		url:            vachana.DefaultURL,
 		key:            "env-key",
 		lang:           vachana.DefaultLang,
@@ -79,7 +83,7 @@ func TestParseConfig(t *testing.T) {
 		{"-lang documented", []string{"-lang", "hi-IN"}, nil, nil, func(c *config) { c.lang = "hi-IN" }},
 		{"-lang undocumented: warned, sent", []string{"-lang", "xx-YY"}, nil, nil, func(c *config) {
 			c.lang = "xx-YY"
-			c.warnings = []error{errors.New(`-lang "xx-YY" is not one of the documented codes (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN): sending it as given`)}
+			c.warnings = []error{errors.New(`-lang "xx-YY" is not one of Vachana's documented codes (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN): sending it as given`)}
 		}},
 		{"-lang undocumented with -o: not sent, no warning", []string{"-lang", "xx-YY", "-o", "f"}, nil, nil, func(c *config) { c.lang, c.out, c.paced = "xx-YY", "f", false }},
 		{"-rate sets -in-rate", []string{"-rate", "8000"}, nil, nil, func(c *config) { c.rate, c.inRate = frame.Rate8k, frame.Rate8k }},
@@ -98,7 +102,21 @@ func TestParseConfig(t *testing.T) {
 		{"-o -pace=on", []string{"-o", "f", "-pace=on"}, nil, nil, func(c *config) { c.out = "f" }},
 		{"-local: no key needed", []string{"-local"}, map[string]string{}, nil, func(c *config) { c.local, c.key = true, "" }},
 		{"-version: no key needed", []string{"-version"}, map[string]string{}, nil, func(c *config) { c.version, c.key = true, "" }},
-		{"-tail-silence 0: none", []string{"-tail-silence", "0"}, nil, nil, func(c *config) { c.tail = 0 }},
+		{"-tail-silence 0: none", []string{"-tail-silence", "0"}, nil, nil, func(c *config) { c.tail, c.tailSet = 0, true }},
+		{"-service sarvam: its key, URL and language", []string{"-service", "sarvam"}, map[string]string{"GNANI_API_KEY": "vachana-key", "SARVAM_API_KEY": "env-key"}, nil, func(c *config) {
+			c.service, c.url, c.lang = services[1], sarvam.DefaultURL, sarvam.DefaultLang
+		}},
+		{"SARVAM_URL", []string{"-service", "sarvam"}, map[string]string{"SARVAM_API_KEY": "env-key", "SARVAM_URL": "ws://127.0.0.1:9/s", "VACHANA_URL": "wss://v.example/x"}, nil, func(c *config) {
+			c.service, c.url, c.lang = services[1], "ws://127.0.0.1:9/s", sarvam.DefaultLang
+		}},
+		{"Sarvam's flags", []string{"-service", "sarvam", "-model", "saaras:v4", "-mode", "translit", "-high-vad-sensitivity", "-rate", "8000", "-lang", "ta-IN"}, map[string]string{"SARVAM_API_KEY": "env-key"}, nil, func(c *config) {
+			c.service, c.url, c.lang, c.model, c.mode, c.highVAD = services[1], sarvam.DefaultURL, "ta-IN", "saaras:v4", "translit", true
+			c.rate, c.inRate = frame.Rate8k, frame.Rate8k
+		}},
+		{"Sarvam, undocumented model: warned, sent", []string{"-service", "sarvam", "-model", "saaras:v9"}, map[string]string{"SARVAM_API_KEY": "env-key"}, nil, func(c *config) {
+			c.service, c.url, c.lang, c.model = services[1], sarvam.DefaultURL, sarvam.DefaultLang, "saaras:v9"
+			c.warnings = []error{errors.New(`-model "saaras:v9" is not one of Sarvam's documented streaming models (saaras:v3 saaras:v4 saarika:v2.5): sending it as given`)}
+		}},
 		{"-reconnects 0: none", []string{"-reconnects", "0"}, nil, nil, func(c *config) { c.reconnects = 0 }},
 		{"durations", []string{"-drain-timeout", "1ms", "-replay", "2s", "-stall-timeout", "3s", "-connect-timeout", "4s"}, nil, nil, func(c *config) {
 			c.drain, c.replay, c.stall, c.connectTimeout = 1e6, 2e9, 3e9, 4e9
@@ -141,10 +159,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad number", []string{"-rate", "fast"}, nil, `invalid value "fast" for flag -rate: parse error; see vachana-pipe -h`},
 		{"bad duration", []string{"-replay", "5"}, nil, `invalid value "5" for flag -replay: parse error; see vachana-pipe -h`},
 		{"bad -pace", []string{"-pace=maybe"}, nil, `invalid boolean value "maybe" for -pace: want true or false; see vachana-pipe -h`},
-		{"-rate 22050", []string{"-rate", "22050"}, nil, "-rate 22050: out of range; accepted: 8000, 16000, 44100 or 48000, the rates the service takes"},
-		{"-rate 0", []string{"-rate", "0"}, nil, "-rate 0: out of range; accepted: 8000, 16000, 44100 or 48000, the rates the service takes"},
+		{"-rate 22050", []string{"-rate", "22050"}, nil, "-rate 22050: out of range; accepted: 8000, 16000, 44100 or 48000, the rates Vachana takes"},
+		{"-rate 0", []string{"-rate", "0"}, nil, "-rate 0: out of range; accepted: 8000, 16000, 44100 or 48000, the rates Vachana takes"},
 		{"-in-rate 0", []string{"-in-rate", "0"}, nil, "-in-rate 0: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
-		{"-lang empty", []string{"-lang="}, nil, "-lang: empty; give a language code such as en-IN (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN)"},
+		{"-lang empty", []string{"-lang="}, nil, "-lang: empty; give a language code such as en-IN (Vachana: bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN)"},
+		{"-service unknown", []string{"-service", "deepgram"}, nil, `-service "deepgram": not a service this tool speaks; use vachana or sarvam`},
+		{"Sarvam's flag for Vachana", []string{"-model", "saaras:v3"}, nil, "-model is a flag of Sarvam, which Vachana does not understand: drop it, or add -service sarvam"},
+		{"Sarvam's bool flag for Vachana", []string{"-high-vad-sensitivity"}, nil, "-high-vad-sensitivity is a flag of Sarvam, which Vachana does not understand: drop it, or add -service sarvam"},
+		{"Sarvam -rate 44100", []string{"-service", "sarvam", "-rate", "44100"}, map[string]string{"SARVAM_API_KEY": "k"}, "-rate 44100: out of range; accepted: 8000 or 16000, the rates Sarvam takes"},
+		{"Sarvam -mode", []string{"-service", "sarvam", "-mode", "summarise"}, map[string]string{"SARVAM_API_KEY": "k"}, `-mode "summarise": not a mode of Sarvam's; use transcribe, translate, verbatim, translit, codemix`},
+		{"Sarvam without its key", []string{"-service", "sarvam"}, nil, "no API key: set SARVAM_API_KEY or pass -key-file or -key (or try -local to use the built-in reference server)"},
 		{"-in-rate -8000", []string{"-in-rate", "-8000"}, nil, "-in-rate -8000: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
 		{"-in-rate 768001", []string{"-in-rate", "768001"}, nil, "-in-rate 768001: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
 		{"-in-channels 0", []string{"-in-channels", "0"}, nil, "-in-channels 0: out of range; accepted: 1 to 64"},
@@ -191,7 +215,7 @@ func TestParseConfigHelp(t *testing.T) {
 	if c != nil || !errors.Is(err, errHelp) || exitCode(err) != exitOK {
 		t.Fatalf("-h: %v, exit %d", err, exitCode(err))
 	}
-	for _, want := range []string{usageText, exitText, "-key-file PATH", "GNANI_API_KEY or -key-file is safer", "(default 1s)", `(default "` + vachana.DefaultLang + `")`} {
+	for _, want := range []string{usageText, exitText, "-key-file PATH", "GNANI_API_KEY / SARVAM_API_KEY or -key-file is safer", "(default 1s)", "default en-IN for Vachana, unknown (detect) for Sarvam", "-service sarvam"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("-h lacks %q:\n%s", want, stderr)
 		}
@@ -207,7 +231,7 @@ func TestParseConfigHelp(t *testing.T) {
 
 func TestPipelineOptions(t *testing.T) {
 	defaults := pipeline.Options{
-		Rate: pipeline.DefaultRate, TailSilence: pipeline.DefaultTailSilence, DrainTimeout: pipeline.DefaultDrainTimeout,
+		Rate: pipeline.DefaultRate, DrainTimeout: pipeline.DefaultDrainTimeout, // TailSilence: the service's
 		Reconnects: pipeline.DefaultReconnects, Replay: pipeline.DefaultReplay, StallTimeout: pipeline.DefaultStallTimeout,
 		ConnectTimeout: pipeline.DefaultConnectTimeout,
 	}

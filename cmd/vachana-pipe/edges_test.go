@@ -3,12 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
@@ -37,33 +41,55 @@ func TestFlagErrors(t *testing.T) {
 }
 
 // TestLangWarning: an undocumented -lang is sent as given, with a warning
-// that -quiet silences.
+// that -quiet silences. The Sarvam reference server, like the service,
+// then refuses the upgrade (HTTP 400); Vachana's takes any code.
 func TestLangWarning(t *testing.T) {
-	srv := startServer(t, nil)
 	input := readSpeech(t)[:2*16000*2]
-	const warning = `vachana-pipe: warning: -lang "xx-YY" is not one of the documented codes (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN): sending it as given` + "\n"
-	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false", "-lang", "xx-YY")
-	if r.code != 0 || r.stderr != warning {
-		t.Fatalf("exit %d, stderr %q; want 0 and %q", r.code, r.stderr, warning)
+	want := map[string]struct {
+		warning string
+		code    int
+		after   string // in stderr after the warning
+	}{
+		refserver.ServiceVachana: {
+			warning: `vachana-pipe: warning: -lang "xx-YY" is not one of Vachana's documented codes (bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN): sending it as given` + "\n",
+		},
+		refserver.ServiceSarvam: {
+			warning: `vachana-pipe: warning: -lang "xx-YY" is not one of Sarvam's documented codes (unknown en-IN hi-IN bn-IN gu-IN kn-IN ml-IN mr-IN od-IN pa-IN ta-IN te-IN as-IN ur-IN ne-IN kok-IN ks-IN sd-IN sa-IN sat-IN mni-IN brx-IN mai-IN doi-IN): sending it as given` + "\n",
+			code:    3,
+			after:   "HTTP 400",
+		},
 	}
-	if rep := lastReport(t, srv); rep.Lang != "xx-YY" {
-		t.Fatalf("the server got lang %q", rep.Lang)
-	}
-	r = runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false", "-lang", "xx-YY", "-quiet")
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("-quiet: exit %d, stderr %q", r.code, r.stderr)
-	}
-	r = runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false", "-lang", "hi-IN")
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("hi-IN: exit %d, stderr %q", r.code, r.stderr)
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		w := want[s.name]
+		srv := startServer(t, s, nil)
+		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-lang", "xx-YY")...)
+		if after := strings.TrimPrefix(r.stderr, w.warning); r.code != w.code || !strings.HasPrefix(r.stderr, w.warning) ||
+			!strings.Contains(after, w.after) || (w.after == "") != (after == "") {
+			t.Fatalf("exit %d, stderr %q; want %d and %q, then %q", r.code, r.stderr, w.code, w.warning, w.after)
+		}
+		if w.code == 0 {
+			if rep := lastReport(t, srv); rep.Lang != "xx-YY" {
+				t.Fatalf("the server got lang %q", rep.Lang)
+			}
+		}
+		r = runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-lang", "xx-YY", "-quiet")...)
+		if r.code != w.code || strings.Contains(r.stderr, "warning") || !strings.Contains(r.stderr, w.after) {
+			t.Fatalf("-quiet: exit %d, stderr %q", r.code, r.stderr)
+		}
+		r = runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-lang", "hi-IN")...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("hi-IN: exit %d, stderr %q", r.code, r.stderr)
+		}
+		if rep := lastReport(t, srv); rep.Lang != "hi-IN" {
+			t.Fatalf("the server got lang %q, want hi-IN", rep.Lang)
+		}
+	})
 }
 
 // TestKeyFile: the key is read from -key-file without its line break, and
 // never printed; a missing or empty file, or -key beside it, is a usage
 // error naming the problem.
 func TestKeyFile(t *testing.T) {
-	srv := startServer(t, &refserver.Options{Keys: []string{secretKey}})
 	input := readSpeech(t)[:4*16000*2] // two segments
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -74,10 +100,6 @@ func TestKeyFile(t *testing.T) {
 		return p
 	}
 	good, empty := write("key", secretKey+"\n"), write("empty", "")
-	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key-file", good, "-pace=false")
-	if r.code != 0 || strings.Count(r.stdout, "\n") != 2 {
-		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
-	}
 	tests := []struct {
 		name string
 		args []string
@@ -88,14 +110,21 @@ func TestKeyFile(t *testing.T) {
 		{"empty", []string{"-key-file", empty}, "vachana-pipe: -key-file " + empty + ": the file is empty\n"},
 		{"with -key", []string{"-key", secretKey, "-key-file", good}, "vachana-pipe: -key and -key-file exclude each other: give the key one way\n"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := runCLI(t, context.Background(), input, append([]string{"-url", srv.URL}, tt.args...)...)
-			if r.code != 2 || r.stderr != tt.want {
-				t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tt.want)
-			}
-		})
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		srv := startServer(t, s, &refserver.Options{Keys: []string{secretKey}})
+		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key-file", good, "-pace=false")...)
+		if r.code != 0 || strings.Count(r.stdout, "\n") != 2 {
+			t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runCLI(t, context.Background(), input, s.with(append([]string{"-url", srv.URL}, tt.args...)...)...)
+				if r.code != 2 || r.stderr != tt.want {
+					t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tt.want)
+				}
+			})
+		}
+	})
 }
 
 // TestServeWarnsOffLoopback: serve on an address other machines can reach
@@ -143,5 +172,26 @@ func TestServeWarnsOffLoopback(t *testing.T) {
 				t.Fatalf("stderr:\n%s\nwant the warning %q", stderr, tt.warning)
 			}
 		})
+	}
+}
+
+// TestClassify: the exit code of each kind of failure; a key refused on a
+// reconnection is exit 3 like one refused at the start.
+func TestClassify(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		err  error
+		code int
+	}{
+		{&pipeline.InputError{Err: errors.New("x")}, exitUsage},
+		{&pipeline.ConnectError{Err: errors.New("x")}, exitConnect},
+		{fmt.Errorf("pipeline: reconnecting: %w", &transport.HandshakeError{StatusCode: 403}), exitConnect},
+		{&transport.HandshakeError{StatusCode: 429}, exitStream},
+		{&pipeline.MissingTranscriptsError{Missing: 1}, exitStream},
+		{pipeline.ErrStopped, exitInterrupted},
+	} {
+		if got := exitCode(classify(ctx, tt.err)); got != tt.code {
+			t.Errorf("%v: exit %d, want %d", tt.err, got, tt.code)
+		}
 	}
 }

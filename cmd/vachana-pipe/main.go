@@ -1,9 +1,11 @@
 // Command vachana-pipe streams audio to Gnani's Vachana realtime
-// speech-to-text service (v3) and prints the transcripts.
+// speech-to-text service (v3), or with -service sarvam to Sarvam AI's
+// streaming speech-to-text, and prints the transcripts.
 //
 //	ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
 //	vachana-pipe -local testdata/speech-16k.s16le
-//	vachana-pipe serve
+//	vachana-pipe -service sarvam -local testdata/speech-16k.s16le
+//	vachana-pipe serve [-service sarvam]
 //
 // Run "vachana-pipe -h" for the flags and exit codes.
 package main

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,7 +23,17 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+// cliEnv are the environment variables the command reads.
+var cliEnv = []string{"GNANI_API_KEY", "VACHANA_URL", "SARVAM_API_KEY", "SARVAM_URL"}
+
+func TestMain(m *testing.M) {
+	// No key or endpoint of the machine's reaches a test. Parallel tests
+	// rely on it: they may not call t.Setenv (see clearEnv).
+	for _, k := range cliEnv {
+		os.Unsetenv(k)
+	}
+	leakcheck.Main(m)
+}
 
 const (
 	speechFile = "../../testdata/speech-16k.s16le"
@@ -42,11 +53,34 @@ type result struct {
 	err            error
 }
 
-// runCLI runs the command as main does, with stdin as its standard input.
+// clearEnv empties, for the rest of t, the variables of cliEnv that are
+// set: only a test that set one itself finds one set, since TestMain
+// unsets them. A parallel test, which may not call t.Setenv, can call it,
+// as long as it sets none.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range cliEnv {
+		if os.Getenv(k) != "" {
+			t.Setenv(k, "")
+		}
+	}
+}
+
+// runCLI runs the command as main does, with stdin as its standard input
+// and none of cliEnv set.
 func runCLI(t *testing.T, ctx context.Context, stdin []byte, args ...string) result {
 	t.Helper()
-	t.Setenv("GNANI_API_KEY", "")
-	t.Setenv("VACHANA_URL", "")
+	return runCLIEnv(t, ctx, nil, stdin, args...)
+}
+
+// runCLIEnv is runCLI with the variables of env set, the others of cliEnv
+// empty.
+func runCLIEnv(t *testing.T, ctx context.Context, env map[string]string, stdin []byte, args ...string) result {
+	t.Helper()
+	clearEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	var stdout, stderr bytes.Buffer
 	err := run(ctx, context.Background(), args, bytes.NewReader(stdin), &stdout, &stderr)
 	if err != nil {
@@ -59,9 +93,16 @@ func runCLI(t *testing.T, ctx context.Context, stdin []byte, args ...string) res
 	return r
 }
 
-func startServer(t *testing.T, opts *refserver.Options) *refserver.Server {
+// startServer starts a reference server speaking s with opts (nil for
+// the defaults).
+func startServer(t *testing.T, s cliService, opts *refserver.Options) *refserver.Server {
 	t.Helper()
-	srv, err := refserver.Start(opts)
+	var o refserver.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Service = s.name
+	srv, err := refserver.Start(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +131,7 @@ func readSpeech(t *testing.T) []byte {
 }
 
 // onWire is what must reach the server for input: the input, zero padding to
-// a whole frame, and one second of silence frames.
+// a whole frame, and one second of silence frames (both services' tail).
 func onWire(input []byte) []byte {
 	pad := (frame.Size - len(input)%frame.Size) % frame.Size
 	tail := frame.Rate16k.FramesIn(time.Second) * frame.Size
@@ -105,7 +146,9 @@ func checkTranscripts(t *testing.T, stdout string) {
 	}
 }
 
-func checkSession(t *testing.T, rep refserver.Report, want []byte) {
+// checkSession checks the report of a 16 kHz session with s that received
+// want and ended normally.
+func checkSession(t *testing.T, s cliService, rep refserver.Report, want []byte) {
 	t.Helper()
 	if rep.SizeViolations != 0 || rep.Bytes != int64(rep.Frames)*frame.Size {
 		t.Errorf("frames not all %d bytes: %d frames, %d bytes, %d violations", frame.Size, rep.Frames, rep.Bytes, rep.SizeViolations)
@@ -116,96 +159,166 @@ func checkSession(t *testing.T, rep refserver.Report, want []byte) {
 	if rep.CloseCode != 1000 || rep.Err != "" {
 		t.Errorf("session ended with code %d, %q; want a normal close", rep.CloseCode, rep.Err)
 	}
-	for _, s := range rep.Segments {
-		if !s.Transcribed {
-			t.Errorf("segment %d was not transcribed", s.Index)
+	for _, seg := range rep.Segments {
+		if !seg.Transcribed {
+			t.Errorf("segment %d was not transcribed", seg.Index)
 		}
 	}
-	if !strings.HasPrefix(rep.UserAgent, "vachana-pipe/") || !strings.HasPrefix(rep.RequestID, "req_") || rep.Lang != "en-IN" {
-		t.Errorf("handshake headers: user agent %q, request id %q, lang %q", rep.UserAgent, rep.RequestID, rep.Lang)
+	if rep.Service != s.name || !strings.HasPrefix(rep.UserAgent, "vachana-pipe/") || rep.Lang != s.lang {
+		t.Errorf("handshake: service %q, user agent %q, lang %q; want %q, vachana-pipe/…, %q", rep.Service, rep.UserAgent, rep.Lang, s.name, s.lang)
+	}
+	if !s.sarvam() {
+		// Vachana's request id is the client's x-api-request-id; a Sarvam
+		// report's is the server's own.
+		if !strings.HasPrefix(rep.RequestID, "req_") {
+			t.Errorf("request id %q, want the client's req_…", rep.RequestID)
+		}
+		return
+	}
+	for name, want := range map[string]string{"input_audio_codec": "pcm_s16le", "vad_signals": "true", "flush_signal": "true", "sample_rate": "16000"} {
+		if got, ok := rep.Params[name]; got != want || !ok {
+			t.Errorf("query parameter %s = %q (sent %v), want %q", name, got, ok, want)
+		}
+	}
+	if rep.Flushes != 1 || rep.BadMessages != 0 {
+		t.Errorf("%d flushes and %d bad messages, want 1 flush at the end and none bad", rep.Flushes, rep.BadMessages)
 	}
 }
 
 // TestEndToEndPaced streams the speech recording through the CLI at real
 // time to the reference server, which checks every byte and the cadence.
+// The services' streams run side by side, so the test takes 16.5 s, not 33.
 func TestEndToEndPaced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams 16.5 s in real time")
 	}
-	srv := startServer(t, &refserver.Options{RecordAudio: true})
 	input := readSpeech(t)
-	r := runCLI(t, context.Background(), nil, "-url", srv.URL, "-key", secretKey, "-stats", speechFile)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	checkTranscripts(t, r.stdout)
-	rep := lastReport(t, srv)
-	checkSession(t, rep, onWire(input))
-	c := rep.Cadence
-	t.Logf("server-side cadence over %d frames: p50 %v, p99 %v, max %v, drift %v", rep.Frames, c.P50, c.P99, c.Max, c.Drift)
-	// The faults this catches: frames sent in a burst (their gaps are ~0,
-	// so the median deviation is a whole period, 32 ms, and the drift is
-	// −16.5 s) and a sleep after each send (the drift grows by the send
-	// time of every frame). A busy machine delays some arrivals by tens of
-	// milliseconds (seen: p99 30 ms, max 100 ms under load, with a median
-	// of 48 µs and a drift of 0.3 ms), so the bounds are on the median, a
-	// quarter period, and the drift, 20 ms. The benchmarks measure the
-	// real figures.
-	if c.P50 > 8*time.Millisecond || c.Drift > 20*time.Millisecond || c.Drift < -20*time.Millisecond {
-		t.Errorf("cadence p50 %v, drift %v: frames did not leave at real-time cadence", c.P50, c.Drift)
-	}
-	for _, want := range []string{"frames:      517 × 1024", "188 bytes of padding", "32 tail silence frames", "4 transcripts", "cadence:     deviation"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("-stats output lacks %q:\n%s", want, r.stderr)
+	forServices(t, func(t *testing.T, s cliService) {
+		t.Parallel()
+		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
+		r := runCLI(t, context.Background(), nil, s.with("-url", srv.URL, "-key", secretKey, "-stats", speechFile)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-	}
+		checkTranscripts(t, r.stdout)
+		rep := lastReport(t, srv)
+		checkSession(t, s, rep, onWire(input))
+		c := rep.Cadence
+		t.Logf("server-side cadence over %d frames: p50 %v, p99 %v, max %v, drift %v", rep.Frames, c.P50, c.P99, c.Max, c.Drift)
+		// The faults this catches: frames sent in a burst (their gaps are ~0,
+		// so the median deviation is a whole period, 32 ms, and the drift is
+		// −16.5 s) and a sleep after each send (the drift grows by the send
+		// time of every frame). A busy machine delays some arrivals by tens of
+		// milliseconds (seen: p99 30 ms, max 100 ms under load, with a median
+		// of 48 µs and a drift of 0.3 ms), so the bounds are on the median, a
+		// quarter period, and the drift, 20 ms. The benchmarks measure the
+		// real figures.
+		if c.P50 > 8*time.Millisecond || c.Drift > 20*time.Millisecond || c.Drift < -20*time.Millisecond {
+			t.Errorf("cadence p50 %v, drift %v: frames did not leave at real-time cadence", c.P50, c.Drift)
+		}
+		for _, want := range []string{"frames:      517 × 1024", "188 bytes of padding", "32 tail silence frames", "4 segment ends, 4 transcripts", "cadence:     deviation"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("-stats output lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, "filler:") {
+			t.Errorf("silence was sent as filler, but a file never pauses:\n%s", r.stderr)
+		}
+	})
 }
 
 func TestEndToEndStdinUnpaced(t *testing.T) {
-	srv := startServer(t, &refserver.Options{RecordAudio: true})
 	input := readSpeech(t)
-	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	checkTranscripts(t, r.stdout)
-	checkSession(t, lastReport(t, srv), onWire(input))
+	forServices(t, func(t *testing.T, s cliService) {
+		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
+		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false")...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		checkTranscripts(t, r.stdout)
+		checkSession(t, s, lastReport(t, srv), onWire(input))
+	})
 }
 
 func TestLocal(t *testing.T) {
-	r := runCLI(t, context.Background(), nil, "-local", "-pace=false", "-stats", speechFile)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	forServices(t, func(t *testing.T, s cliService) {
+		r := runCLI(t, context.Background(), nil, s.with("-local", "-pace=false", "-stats", speechFile)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		checkTranscripts(t, r.stdout)
+		if !strings.Contains(r.stderr, "server saw:") || !strings.Contains(r.stderr, "transcribed=4") {
+			t.Errorf("-local -stats lacks the server's report:\n%s", r.stderr)
+		}
+		if s.sarvam() && !strings.Contains(r.stderr, "server saw:  sarvam session") {
+			t.Errorf("-local did not start a Sarvam server:\n%s", r.stderr)
+		}
+	})
+}
+
+// jsonKind names the kind of a -json line: its type, and for a Sarvam
+// events message its signal_type ("events/END_SPEECH"); numbered reports
+// that client_session and client_segment were added.
+func jsonKind(t *testing.T, line string) (kind string, numbered bool) {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Fatalf("line is not JSON: %q", line)
 	}
-	checkTranscripts(t, r.stdout)
-	if !strings.Contains(r.stderr, "server saw:") || !strings.Contains(r.stderr, "transcribed=4") {
-		t.Errorf("-local -stats lacks the server's report:\n%s", r.stderr)
+	kind, _ = ev["type"].(string)
+	if data, ok := ev["data"].(map[string]any); ok && kind == "events" {
+		signal, _ := data["signal_type"].(string)
+		kind += "/" + signal
 	}
+	_, session := ev["client_session"]
+	_, segment := ev["client_segment"]
+	if session != segment {
+		t.Fatalf("client_session without client_segment, or the other way round: %s", line)
+	}
+	return kind, session
 }
 
 func TestJSON(t *testing.T) {
-	srv := startServer(t, &refserver.Options{VADEvents: true})
-	r := runCLI(t, context.Background(), nil, "-url", srv.URL, "-key", secretKey, "-pace=false", "-json", speechFile)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	// What each service sends for the four segments, and the kinds the
+	// command numbers: segment ends and transcripts.
+	want := map[string]struct {
+		first    string
+		count    map[string]int
+		numbered []string
+	}{
+		refserver.ServiceVachana: {
+			first:    "connected",
+			count:    map[string]int{"connected": 1, "speech_start": 4, "speech_end": 4, "processing": 4, "transcript": 4},
+			numbered: []string{"processing", "transcript"},
+		},
+		refserver.ServiceSarvam: {
+			first:    "events/START_SPEECH", // no greeting
+			count:    map[string]int{"events/START_SPEECH": 4, "events/END_SPEECH": 4, "data": 4},
+			numbered: []string{"events/END_SPEECH", "data"},
+		},
 	}
-	var types []string
-	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("line is not JSON: %q", line)
+	forServices(t, func(t *testing.T, s cliService) {
+		w := want[s.name]
+		srv := startServer(t, s, &refserver.Options{VADEvents: true}) // Sarvam's client asks for them itself
+		r := runCLI(t, context.Background(), nil, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-json", speechFile)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-		types = append(types, ev["type"].(string))
-	}
-	// Unpaced, the events of different segments interleave: count them.
-	count := map[string]int{}
-	for _, typ := range types {
-		count[typ]++
-	}
-	if types[0] != "connected" || count["connected"] != 1 || count["speech_start"] != 4 || count["speech_end"] != 4 ||
-		count["processing"] != 4 || count["transcript"] != 4 || len(types) != 17 {
-		t.Fatalf("event types: %v", types)
-	}
+		// Unpaced, the events of different segments interleave: count them.
+		var kinds []string
+		count := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			kind, numbered := jsonKind(t, line)
+			if numbered != slices.Contains(w.numbered, kind) {
+				t.Errorf("%s numbered %v, want numbering on %v only: %s", kind, numbered, w.numbered, line)
+			}
+			kinds = append(kinds, kind)
+			count[kind]++
+		}
+		if kinds[0] != w.first || fmt.Sprint(count) != fmt.Sprint(w.count) {
+			t.Fatalf("event kinds: %v\ncounted %v, want %v, %s first", kinds, count, w.count, w.first)
+		}
+	})
 }
 
 func TestOutputFile(t *testing.T) {
@@ -265,7 +378,7 @@ func TestStreamedWAVFromPipe(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	t.Setenv("GNANI_API_KEY", "")
+	clearEnv(t)
 	var stdout, stderr bytes.Buffer
 	err = run(context.Background(), context.Background(), []string{"-o", "-", "-"}, pr, &stdout, &stderr)
 	pr.Close()
@@ -362,66 +475,6 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-func TestExitCodes(t *testing.T) {
-	input := readSpeech(t)[:4*16000*2] // 4 s: two segments
-	once := func(f refserver.Faults) *refserver.Options { f.Sessions = 1; return &refserver.Options{Faults: f} }
-	always := func(f refserver.Faults) *refserver.Options { return &refserver.Options{Faults: f} }
-	tests := []struct {
-		name    string
-		opts    *refserver.Options // nil: no server
-		args    []string
-		code    int
-		message string // in stderr
-	}{
-		{"no key", nil, []string{"-pace=false"}, 2, "no API key"},
-		{"bad rate", nil, []string{"-rate", "22050"}, 2, "-rate 22050"},
-		{"unknown flag", nil, []string{"-frobnicate"}, 2, "flag provided but not defined"},
-		{"missing file", nil, []string{"-key", secretKey, "/nonexistent/x.raw"}, 2, "no such file"},
-		{"two inputs", nil, []string{"-key", secretKey, "a", "b"}, 2, "one INPUT at most"},
-		{"key after input", nil, []string{"in.raw", "-key", secretKey}, 2, `flag -key comes after INPUT "in.raw"`},
-		{"key= after input", nil, []string{"in.raw", "-key=" + secretKey}, 2, "flag -key comes after INPUT"},
-		{"http URL", nil, []string{"-key", secretKey, "-url", "http://127.0.0.1:1/stt"}, 2, "not a ws:// or wss:// URL"},
-		{"plaintext key", nil, []string{"-key", secretKey, "-url", "ws://example.invalid/stt"}, 2, "unencrypted"},
-		{"wrong key", &refserver.Options{Keys: []string{"other"}}, []string{"-key", secretKey}, 3, "HTTP 401"},
-		{"forbidden", always(refserver.Faults{RejectStatus: 403}), []string{"-key", secretKey}, 3, "HTTP 403"},
-		{"rate limited", always(refserver.Faults{RejectStatus: 429}), []string{"-key", secretKey}, 3, "rate limited"},
-		{"server error at handshake", always(refserver.Faults{RejectStatus: 500}), []string{"-key", secretKey}, 3, "HTTP 500"},
-		{"connection refused", nil, []string{"-key", secretKey, "-url", "ws://" + freePort(t) + "/stt/v3/stream"}, 3, "cannot connect"},
-		{"never says connected", always(refserver.Faults{NoConnected: true}), []string{"-key", secretKey, "-connect-timeout", "300ms"}, 3, "sent no connected event"},
-		{"fatal server error, every session", always(refserver.Faults{ErrorAfterFrames: 50, CloseAfterError: true, ErrorMessage: "model crashed"}), []string{"-key", secretKey, "-reconnects", "1"}, 4, "1011"},
-		{"connection dropped, every session", always(refserver.Faults{DropAfterFrames: 50}), []string{"-key", secretKey, "-reconnects", "1"}, 4, "connection lost"},
-		{"connection dropped, no reconnection", once(refserver.Faults{DropAfterFrames: 50}), []string{"-key", secretKey, "-reconnects", "0"}, 4, "connection lost"},
-		{"connection dropped once", once(refserver.Faults{DropAfterFrames: 50}), []string{"-key", secretKey}, 0, "reconnected, replaying"},
-		{"fatal server error once", once(refserver.Faults{ErrorAfterFrames: 50, CloseAfterError: true, ErrorMessage: "model crashed"}), []string{"-key", secretKey}, 0, "server error: model crashed"},
-		{"transcripts late", &refserver.Options{ProcessingDelay: 5 * time.Second}, []string{"-key", secretKey, "-drain-timeout", "300ms"}, 4, "still missing"},
-		{"recoverable error event", always(refserver.Faults{ErrorAfterFrames: 50, ErrorMessage: "hiccup"}), []string{"-key", secretKey}, 0, "server error: hiccup"},
-		{"malformed JSON", always(refserver.Faults{SendAfterFrames: 20, Send: []byte(`{"type": "transcript", "text": `)}), []string{"-key", secretKey}, 0, "not a JSON object"},
-		{"binary message", always(refserver.Faults{SendAfterFrames: 20, Send: []byte{1, 2, 3}, SendBinary: true}), []string{"-key", secretKey}, 0, "binary message from the server"},
-		{"unknown event type", always(refserver.Faults{SendAfterFrames: 20, Send: []byte(`{"type":"language_detected","language":"hi-IN"}`)}), []string{"-key", secretKey}, 0, ""},
-		{"oversized message, every session", always(refserver.Faults{SendAfterFrames: 20, Send: bytes.Repeat([]byte("x"), 2<<20)}), []string{"-key", secretKey, "-reconnects", "1"}, 4, "read limited"},
-		{"server stops reading", always(refserver.Faults{StallAfterFrames: 10}), []string{"-key", secretKey, "-stall-timeout", "500ms", "-drain-timeout", "1s"}, 4, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			args := tt.args
-			if tt.opts != nil {
-				srv := startServer(t, tt.opts)
-				args = append([]string{"-url", srv.URL}, args...)
-			}
-			if tt.code != 2 {
-				args = append([]string{"-pace=false"}, args...)
-			}
-			r := runCLI(t, context.Background(), input, args...)
-			if r.code != tt.code || !strings.Contains(r.stderr, tt.message) {
-				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", r.code, r.stderr, tt.code, tt.message)
-			}
-			if tt.code == 0 && strings.Count(r.stdout, "\n") != 2 {
-				t.Fatalf("transcripts:\n%s\nwant both segments, once each", r.stdout)
-			}
-		})
-	}
-}
-
 // TestStall: a server that stops reading makes the writes block once TCP
 // buffers fill (a lot of audio, unpaced): the stall limit ends the run with
 // exit 4 instead of a hang. The error names the limit given (500 ms, not
@@ -429,29 +482,33 @@ func TestExitCodes(t *testing.T) {
 // a run that ignored the flag fails it even on an idle machine, and leaves
 // a busy one 9.5 s of margin.
 func TestStall(t *testing.T) {
-	srv := startServer(t, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
 	input := make([]byte, 40<<20) // 21 minutes of silence, more than loopback buffers hold
-	start := time.Now()
-	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-pace=false", "-stall-timeout", "500ms")
-	if r.code != 4 || !strings.Contains(r.stderr, "the server stopped reading") || !strings.Contains(r.stderr, "for 500ms") {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("took %v", d)
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		srv := startServer(t, s, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
+		start := time.Now()
+		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-stall-timeout", "500ms")...)
+		if r.code != 4 || !strings.Contains(r.stderr, "the server stopped reading") || !strings.Contains(r.stderr, "for 500ms") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("took %v", d)
+		}
+	})
 }
 
 // TestTLSVerification: a server with a certificate nobody signed is refused.
 func TestTLSVerification(t *testing.T) {
-	rs := refserver.New(nil)
-	defer rs.Close()
-	ts := httptest.NewTLSServer(rs)
-	defer ts.Close()
-	url := "wss" + strings.TrimPrefix(ts.URL, "https") + refserver.Path
-	r := runCLI(t, context.Background(), readSpeech(t)[:32000], "-url", url, "-key", secretKey)
-	if r.code != 3 || !strings.Contains(r.stderr, "certificate") {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		rs := refserver.New(&refserver.Options{Service: s.name})
+		defer rs.Close()
+		ts := httptest.NewTLSServer(rs)
+		defer ts.Close()
+		url := "wss" + strings.TrimPrefix(ts.URL, "https") + s.path
+		r := runCLI(t, context.Background(), readSpeech(t)[:32000], s.with("-url", url, "-key", secretKey)...)
+		if r.code != 3 || !strings.Contains(r.stderr, "certificate") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+	})
 }
 
 // TestInterruptHard: when the run is aborted outright (what a second
@@ -459,20 +516,22 @@ func TestTLSVerification(t *testing.T) {
 // audio: the 10 s limit catches an abort that waits for the stream to end,
 // with 9.7 s of margin for a busy machine.
 func TestInterruptHard(t *testing.T) {
-	srv := startServer(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	start := time.Now()
-	r := runCLI(t, ctx, nil, "-url", srv.URL, "-key", secretKey, speechFile)
-	if r.code != 130 {
-		t.Fatalf("exit %d, want 130: %s", r.code, r.stderr)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("took %v to stop after the interrupt", d)
-	}
-	if rep := lastReport(t, srv); rep.Frames > int(frame.Rate16k.FramesIn(5*time.Second)) {
-		t.Fatalf("the server received %d frames (%v of audio) from a run aborted after 300 ms", rep.Frames, frame.Rate16k.FrameAt(int64(rep.Frames)))
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		srv := startServer(t, s, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		start := time.Now()
+		r := runCLI(t, ctx, nil, s.with("-url", srv.URL, "-key", secretKey, speechFile)...)
+		if r.code != 130 {
+			t.Fatalf("exit %d, want 130: %s", r.code, r.stderr)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("took %v to stop after the interrupt", d)
+		}
+		if rep := lastReport(t, srv); rep.Frames > int(frame.Rate16k.FramesIn(5*time.Second)) {
+			t.Fatalf("the server received %d frames (%v of audio) from a run aborted after 300 ms", rep.Frames, frame.Rate16k.FrameAt(int64(rep.Frames)))
+		}
+	})
 }
 
 // blockingPipe returns a pipe whose writer writes data and then nothing, so
@@ -509,32 +568,38 @@ func blockingPipe(t *testing.T, data []byte, limit time.Duration) (*os.File, fun
 // prints the stats and exits 130 — also when standard input is a pipe
 // that blocks. The interrupt, not the end of the pipe, must end the input:
 // the pipe is closed only by a watchdog, after 30 s, and the test fails if
-// it had to.
+// it had to. The services' runs go side by side.
 func TestInterruptGraceful(t *testing.T) {
-	srv := startServer(t, &refserver.Options{RecordAudio: true})
 	speech := readSpeech(t)
-	pr, watchdogFired := blockingPipe(t, speech[:3*32000], 30*time.Second) // 3 s, then nothing
-	stop, interrupt := context.WithCancel(context.Background())
-	time.AfterFunc(2500*time.Millisecond, interrupt) // after segment 0 ended (2.06 s)
-	t.Setenv("GNANI_API_KEY", "")
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), stop, []string{"-url", srv.URL, "-key", secretKey, "-stats", "-"}, pr, &stdout, &stderr)
-	if code := exitCode(err); code != 130 {
-		t.Fatalf("exit %d (%v): %s", code, err, stderr.String())
-	}
-	if watchdogFired() {
-		t.Fatalf("the run ended only when the pipe was closed: the stop did not end the input")
-	}
-	if got := strings.TrimSpace(stdout.String()); got != wantTranscripts[0] {
-		t.Fatalf("transcripts %q, want the first segment's", got)
-	}
-	if !strings.Contains(stderr.String(), "32 tail silence frames") {
-		t.Fatalf("no stats or no tail:\n%s", stderr.String())
-	}
-	rep := lastReport(t, srv)
-	if rep.CloseCode != 1000 || rep.SizeViolations != 0 {
-		t.Fatalf("session ended with %d, %d violations", rep.CloseCode, rep.SizeViolations)
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		t.Parallel()
+		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
+		pr, watchdogFired := blockingPipe(t, speech[:3*32000], 30*time.Second) // 3 s, then nothing
+		stop, interrupt := context.WithCancel(context.Background())
+		time.AfterFunc(2500*time.Millisecond, interrupt) // after segment 0 ended (2.06 s)
+		clearEnv(t)
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), stop, s.with("-url", srv.URL, "-key", secretKey, "-stats", "-"), pr, &stdout, &stderr)
+		if code := exitCode(err); code != 130 {
+			t.Fatalf("exit %d (%v): %s", code, err, stderr.String())
+		}
+		if watchdogFired() {
+			t.Fatalf("the run ended only when the pipe was closed: the stop did not end the input")
+		}
+		if got := strings.TrimSpace(stdout.String()); got != wantTranscripts[0] {
+			t.Fatalf("transcripts %q, want the first segment's", got)
+		}
+		if !strings.Contains(stderr.String(), "32 tail silence frames") {
+			t.Fatalf("no stats or no tail:\n%s", stderr.String())
+		}
+		rep := lastReport(t, srv)
+		if rep.CloseCode != 1000 || rep.SizeViolations != 0 {
+			t.Fatalf("session ended with %d, %d violations", rep.CloseCode, rep.SizeViolations)
+		}
+		if s.sarvam() && rep.Flushes != 1 {
+			t.Fatalf("%d flushes, want the one that ends the stream", rep.Flushes)
+		}
+	})
 }
 
 // TestInterruptGracefulResampled: a graceful stop of resampled input sends
@@ -542,7 +607,6 @@ func TestInterruptGraceful(t *testing.T) {
 // filled block and what libsoxr holds back are flushed, as at the end of
 // the input (they were thrown away once, up to 100 ms and more).
 func TestInterruptGracefulResampled(t *testing.T) {
-	srv := startServer(t, &refserver.Options{RecordAudio: true})
 	resampled := func(in []byte, from, to frame.Rate) []byte {
 		r, err := resample.New(bytes.NewReader(in), from, to, resample.High)
 		if err != nil {
@@ -559,72 +623,93 @@ func TestInterruptGracefulResampled(t *testing.T) {
 	// resampler's blocks.
 	in48 := resampled(readSpeech(t)[:29*3200], frame.Rate16k, frame.Rate48k)
 	want := resampled(in48, frame.Rate48k, frame.Rate16k)
-	pr, watchdogFired := blockingPipe(t, in48, 30*time.Second) // then nothing
-	stop, interrupt := context.WithCancel(context.Background())
-	time.AfterFunc(2500*time.Millisecond, interrupt) // the reader, 2 s ahead, has read it all
-	t.Setenv("GNANI_API_KEY", "")
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), stop, []string{"-url", srv.URL, "-key", secretKey, "-in-rate", "48000", "-"}, pr, &stdout, &stderr)
-	if code := exitCode(err); code != 130 || watchdogFired() {
-		t.Fatalf("exit %d (%v), watchdog fired %v: %s", code, err, watchdogFired(), stderr.String())
-	}
-	rep := lastReport(t, srv)
-	if !bytes.Equal(rep.Audio, onWire(want)) {
-		t.Fatalf("the server received %d bytes, want %d: the resampled input up to the stop, padding and tail", len(rep.Audio), len(onWire(want)))
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		t.Parallel()
+		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
+		pr, watchdogFired := blockingPipe(t, in48, 30*time.Second) // then nothing
+		stop, interrupt := context.WithCancel(context.Background())
+		time.AfterFunc(2500*time.Millisecond, interrupt) // the reader, 2 s ahead, has read it all
+		clearEnv(t)
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), stop, s.with("-url", srv.URL, "-key", secretKey, "-in-rate", "48000", "-"), pr, &stdout, &stderr)
+		if code := exitCode(err); code != 130 || watchdogFired() {
+			t.Fatalf("exit %d (%v), watchdog fired %v: %s", code, err, watchdogFired(), stderr.String())
+		}
+		rep := lastReport(t, srv)
+		if !bytes.Equal(rep.Audio, onWire(want)) {
+			t.Fatalf("the server received %d bytes, want %d: the resampled input up to the stop, padding and tail", len(rep.Audio), len(onWire(want)))
+		}
+	})
 }
 
 // TestInterruptBeforeAudio: an interrupt while the header read waits on a
 // silent pipe ends the run, not the end of the pipe (closed by a watchdog
 // after 30 s).
 func TestInterruptBeforeAudio(t *testing.T) {
-	pr, watchdogFired := blockingPipe(t, nil, 30*time.Second)
-	stop, interrupt := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, interrupt)
-	t.Setenv("GNANI_API_KEY", "")
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), stop, []string{"-local", "-"}, pr, &stdout, &stderr)
-	if exitCode(err) != 130 || watchdogFired() {
-		t.Fatalf("exit %d, watchdog fired %v: %v", exitCode(err), watchdogFired(), err)
-	}
+	forServices(t, func(t *testing.T, s cliService) {
+		pr, watchdogFired := blockingPipe(t, nil, 30*time.Second)
+		stop, interrupt := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, interrupt)
+		clearEnv(t)
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), stop, s.with("-local", "-"), pr, &stdout, &stderr)
+		if exitCode(err) != 130 || watchdogFired() {
+			t.Fatalf("exit %d, watchdog fired %v: %v", exitCode(err), watchdogFired(), err)
+		}
+	})
 }
 
-// TestJSONNumbering: after a reconnection, segment_index starts again at 0
-// but client_segment goes on.
+// TestJSONNumbering: after a reconnection, client_session and
+// client_segment go on, where Vachana's segment_index starts again at 0
+// (Sarvam's transcripts have none). The services' runs go side by side.
 func TestJSONNumbering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced stream")
 	}
-	srv := startServer(t, &refserver.Options{ProcessingDelay: 100 * time.Millisecond, Faults: refserver.Faults{DropAfterFrames: 120, Sessions: 1}})
 	input := readSpeech(t)[:16000*2*66/10] // two segments, the drop between them
-	r := runCLI(t, context.Background(), input, "-url", srv.URL, "-key", secretKey, "-json", "-tail-silence", "700ms")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	// The transcripts as [segment_index/]client_session/client_segment.
+	want := map[string]string{
+		refserver.ServiceVachana: "0/1/0 0/2/1",
+		refserver.ServiceSarvam:  "1/0 2/1",
 	}
-	var got []string
-	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		var ev struct {
-			Type          string `json:"type"`
-			SegmentIndex  string `json:"segment_index"`
-			ClientSession int    `json:"client_session"`
-			ClientSegment int    `json:"client_segment"`
+	forServices(t, func(t *testing.T, s cliService) {
+		t.Parallel()
+		srv := startServer(t, s, &refserver.Options{ProcessingDelay: 100 * time.Millisecond, Faults: refserver.Faults{DropAfterFrames: 120, Sessions: 1}})
+		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-json", "-tail-silence", "700ms")...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("%q: %v", line, err)
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var ev struct {
+				Type          string  `json:"type"`
+				SegmentIndex  *string `json:"segment_index"`
+				ClientSession int     `json:"client_session"`
+				ClientSegment int     `json:"client_segment"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			if ev.Type != s.transcript {
+				continue
+			}
+			n := fmt.Sprintf("%d/%d", ev.ClientSession, ev.ClientSegment)
+			if ev.SegmentIndex != nil {
+				n = *ev.SegmentIndex + "/" + n
+			}
+			got = append(got, n)
 		}
-		if ev.Type == "transcript" {
-			got = append(got, fmt.Sprintf("%s/%d/%d", ev.SegmentIndex, ev.ClientSession, ev.ClientSegment))
+		if strings.Join(got, " ") != want[s.name] {
+			t.Fatalf("transcripts as [segment_index/]client_session/client_segment: %v, want %s", got, want[s.name])
 		}
-	}
-	if strings.Join(got, " ") != "0/1/0 0/2/1" {
-		t.Fatalf("transcripts as segment_index/client_session/client_segment: %v", got)
-	}
+	})
 }
 
 func TestHelpAndVersion(t *testing.T) {
 	r := runCLI(t, context.Background(), nil, "-h")
 	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "Exit codes:") || !strings.Contains(r.stderr, "-tail-silence") ||
-		!strings.Contains(r.stderr, "-key-file PATH") || !strings.Contains(r.stderr, "GNANI_API_KEY or -key-file is safer") {
+		!strings.Contains(r.stderr, "-key-file PATH") || !strings.Contains(r.stderr, "GNANI_API_KEY / SARVAM_API_KEY or -key-file is safer") ||
+		!strings.Contains(r.stderr, "-service string") || !strings.Contains(r.stderr, "SARVAM_API_KEY  the Sarvam API key") {
 		t.Fatalf("-h: exit %d, %s", r.code, r.stderr)
 	}
 	r = runCLI(t, context.Background(), nil, "-version")
@@ -638,37 +723,44 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	addr := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	var stderr bytes.Buffer
-	go func() {
-		err := run(ctx, context.Background(), []string{"serve", "-addr", addr}, nil, nil, &stderr)
-		done <- result{code: exitCode(err), err: err}
-	}()
-	// Wait for the listener, then stream to it.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
+	forServices(t, func(t *testing.T, s cliService) {
+		addr := freePort(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan result, 1)
+		var stderr bytes.Buffer // written by serve until done
+		go func() {
+			err := run(ctx, context.Background(), append([]string{"serve", "-addr", addr}, s.args...), nil, nil, &stderr)
+			done <- result{code: exitCode(err), err: err}
+		}()
+		// Wait for the listener, then stream to it.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				cancel()
+				<-done
+				t.Fatal("serve did not listen")
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve did not listen")
+		url := "ws://" + addr + s.path
+		r := runCLI(t, context.Background(), nil, s.with("-url", url, "-key", secretKey, "-pace=false", speechFile)...)
+		cancel()
+		res := <-done
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r := runCLI(t, context.Background(), nil, "-url", "ws://"+addr+"/stt/v3/stream", "-key", secretKey, "-pace=false", speechFile)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	checkTranscripts(t, r.stdout)
-	cancel()
-	if res := <-done; res.code != 0 {
-		t.Fatalf("serve exited %d: %v", res.code, res.err)
-	}
-	if !strings.Contains(stderr.String(), "transcribed=4") {
-		t.Fatalf("serve logged no session report:\n%s", stderr.String())
-	}
+		checkTranscripts(t, r.stdout)
+		if res.code != 0 {
+			t.Fatalf("serve exited %d: %v", res.code, res.err)
+		}
+		if !strings.HasPrefix(stderr.String(), "reference server listening on "+url+" ") || !strings.Contains(stderr.String(), "transcribed=4") {
+			t.Fatalf("serve did not announce %s, or logged no session report:\n%s", url, stderr.String())
+		}
+	})
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
-	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // run is the command. ctx aborts it at once; stop (the first SIGINT or
@@ -70,11 +69,15 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 // pipelineOptions maps the flags to the pipeline's options; run adds the
 // stop, the interrupt and the handlers.
 func pipelineOptions(c *config) *pipeline.Options {
+	tail := c.tail
+	if !c.tailSet {
+		tail = 0 // what the service needs, else the pipeline's default
+	}
 	return &pipeline.Options{
 		Rate:           c.rate,
 		Unpaced:        !c.paced,
-		TailSilence:    c.tail,
-		NoTailSilence:  c.tail == 0,
+		TailSilence:    tail,
+		NoTailSilence:  c.tailSet && c.tail == 0,
 		DrainTimeout:   c.drain,
 		Reconnects:     c.reconnects,
 		NoReconnect:    c.reconnects == 0,
@@ -89,7 +92,7 @@ func pipelineOptions(c *config) *pipeline.Options {
 type destination struct {
 	file      pipeline.Sink     // -o, or nil
 	closeFile func()            // closes -o's file, if it is one
-	dialer    *vachana.Dialer   // the service, unless -o
+	dialer    transport.Dialer  // the service, unless -o
 	local     *refserver.Server // -local's server, or nil
 }
 
@@ -131,17 +134,17 @@ func openDestination(c *config, stdout io.Writer) (*destination, error) {
 		}
 		return d, nil
 	}
-	cfg := vachana.Config{URL: c.url, APIKey: c.key, Lang: c.lang, SampleRate: c.rate}
+	url, key := c.url, c.key
 	if c.local {
-		srv, err := refserver.Start(nil)
+		srv, err := refserver.Start(&refserver.Options{Service: c.service.refserver})
 		if err != nil {
 			return nil, withCode(exitFailure, fmt.Errorf("starting the local reference server: %w", err))
 		}
 		d.local = srv
-		cfg.URL, cfg.APIKey = srv.URL, cmp.Or(c.key, "local")
+		url, key = srv.URL, cmp.Or(c.key, "local")
 	}
 	var err error
-	if d.dialer, err = vachana.NewDialer(cfg); err != nil {
+	if d.dialer, err = c.dialer(url, key); err != nil {
 		d.close()
 		return nil, withCode(exitUsage, err)
 	}
@@ -168,6 +171,7 @@ func createOutput(name string, stdout io.Writer) (io.Writer, func(), error) {
 func classify(ctx context.Context, err error) error {
 	var ie *pipeline.InputError
 	var ce *pipeline.ConnectError
+	var he *transport.HandshakeError
 	switch {
 	case err == nil:
 		return nil
@@ -175,7 +179,8 @@ func classify(ctx context.Context, err error) error {
 		return withCode(exitInterrupted, errors.New("interrupted"))
 	case errors.As(err, &ie):
 		return withCode(exitUsage, err)
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &he) && he.Final():
+		// A key refused on reconnection is refused all the same.
 		return withCode(exitConnect, err)
 	default:
 		return withCode(exitStream, err)

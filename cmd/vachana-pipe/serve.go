@@ -15,8 +15,9 @@ import (
 const serveUsage = `Usage:
   vachana-pipe serve [flags]
 
-Runs the local reference server: it speaks Vachana v3 on loopback (another
--addr is warned about), segments speech with an energy detector and answers
+Runs the local reference server: it speaks Vachana v3, or with -service
+sarvam Sarvam's streaming STT, on loopback (another -addr is warned about),
+segments speech with an energy detector and answers
 each segment with a transcript that only states its length (it recognises no
 words). One line per finished session goes to stderr: frames, size
 violations, cadence and segments.
@@ -31,16 +32,22 @@ func serve(ctx, stop context.Context, args []string, stderr io.Writer) error {
 	defer context.AfterFunc(stop, cancel)()
 	fs := flag.NewFlagSet("vachana-pipe serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8765", "address to listen on; one that is not loopback lets other machines connect")
+	svcName := fs.String("service", services[0].name, "the protocol to speak: "+serviceNames)
 	key := fs.String("key", "", "the only API key to accept (default: any non-empty key)")
 	hangover := fs.Duration("hangover", refserver.DefaultHangover, "silence that ends a segment")
-	delay := fs.Duration("delay", refserver.DefaultProcessingDelay, "time between processing and transcript")
+	delay := fs.Duration("delay", refserver.DefaultProcessingDelay, "time between a segment's end (processing, END_SPEECH) and its transcript")
 	if err := parseFlags(fs, args, stderr, serveUsage, ""); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return withCode(exitUsage, fmt.Errorf("serve takes no arguments, got %d (flags go first)", fs.NArg()))
 	}
+	svc, err := findService(*svcName)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
 	opts := &refserver.Options{
+		Service:         svc.refserver,
 		MaxReports:      1, // the log has them all
 		Hangover:        *hangover,
 		ProcessingDelay: *delay,
@@ -65,7 +72,11 @@ func serve(ctx, stop context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "vachana-pipe: warning: serve: %s is not loopback: other machines can connect%s\n", ln.Addr(), anyKey)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stderr, "reference server listening on ws://%s%s (Ctrl-C to stop)\n", ln.Addr(), refserver.Path)
+	path := refserver.Path
+	if svc.refserver == refserver.ServiceSarvam {
+		path = refserver.SarvamPath
+	}
+	fmt.Fprintf(stderr, "reference server listening on ws://%s%s (speaking %s; Ctrl-C to stop)\n", ln.Addr(), path, svc.title)
 	defer context.AfterFunc(ctx, func() { hs.Close() })()
 	err = hs.Serve(ln)
 	if ctx.Err() != nil {
