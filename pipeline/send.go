@@ -365,13 +365,14 @@ func (e *MissingTranscriptsError) Error() string {
 }
 
 // drain waits until the service has read every frame sent and transcribed
-// every segment it ended: it asks the service to finish, pings it (a pong
-// comes after the server has read all the frames before it), then waits
-// until no segment is outstanding and neither a segment end nor a final
-// transcript has come for the settle time, for a server whose detector
-// lags its reading (or that answers a flush with a transcript of its own). A session the service
-// ends normally with nothing outstanding counts as drained when it has
-// settled; a session lost otherwise returns its error, for a replay.
+// every segment it ended: it asks the service to finish (awaiting the
+// answer to a flush when speech was open), pings it (a pong comes after
+// the server has read all the frames before it), then waits until nothing
+// is outstanding and neither a segment end nor a final transcript has come
+// for the settle time, for a server whose detector lags its reading. A
+// session the service ends normally with nothing outstanding counts as
+// drained when it has settled; a session lost otherwise returns its error,
+// for a replay.
 func (r *run) drain(ctx context.Context, sess *session) error {
 	start := time.Now()
 	limit := time.NewTimer(r.o.DrainTimeout)

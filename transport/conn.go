@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -69,12 +70,15 @@ func (c *Conn) Write(typ websocket.MessageType, msg []byte) error {
 }
 
 // WriteContext sends one message, giving up when ctx ends: the connection
-// is then closed (coder/websocket cannot abandon half a message). It
-// allocates, unlike Write: for messages outside the stream of audio.
+// is then closed (coder/websocket cannot abandon half a message), and the
+// error is a *[ClosedError] wrapping ctx's cause, so that the session is
+// treated as lost. It allocates, unlike Write: for messages outside the
+// stream of audio.
 func (c *Conn) WriteContext(ctx context.Context, typ websocket.MessageType, msg []byte) error {
 	if err := c.ws.Write(ctx, typ, msg); err != nil {
 		if ctx.Err() != nil {
-			return context.Cause(ctx)
+			c.ws.CloseNow()
+			return &ClosedError{Code: -1, Err: fmt.Errorf("a write blocked until it was given up: %w", context.Cause(ctx))}
 		}
 		return Closed(err)
 	}

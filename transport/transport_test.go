@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 	"github.com/vachana-pipe/vachana-pipe/transport"
@@ -94,5 +98,44 @@ func TestLenient(t *testing.T) {
 		if string(v.F) != tt.text || v.F.Float() != tt.num || v.F.Int() != int(tt.num) {
 			t.Errorf("%s: text %q, number %v, want %q, %v", tt.json, v.F, v.F.Float(), tt.text, tt.num)
 		}
+	}
+}
+
+// TestWriteContextGivesUp: a write to a peer that stopped reading returns
+// when its context ends, as a lost session, and closes the connection.
+func TestWriteContextGivesUp(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		<-release // never reads
+	}))
+	defer ts.Close()
+	defer close(release)
+	ws, err := transport.DialWebSocket(context.Background(), transport.WebSocketConfig{URL: "ws" + strings.TrimPrefix(ts.URL, "http")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := transport.NewConn(ws)
+	defer c.CloseNow()
+	msg := make([]byte, 1<<20)
+	start := time.Now()
+	for time.Since(start) < 20*time.Second { // the TCP buffers fill within a few messages
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err = c.WriteContext(ctx, websocket.MessageBinary, msg)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	var ce *transport.ClosedError
+	if !errors.As(err, &ce) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WriteContext = %v, want a ClosedError wrapping the deadline", err)
+	}
+	if err := c.Write(websocket.MessageBinary, msg[:1]); err == nil {
+		t.Fatal("the connection is still open after the write was given up")
 	}
 }
