@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
@@ -243,6 +244,9 @@ func TestPipelineOptions(t *testing.T) {
 		{"defaults", nil, func(o *pipeline.Options) {}},
 		{"none", []string{"-tail-silence", "0", "-reconnects", "0"}, func(o *pipeline.Options) {
 			o.TailSilence, o.NoTailSilence, o.Reconnects, o.NoReconnect = 0, true, 0, true
+		}},
+		{"-o: the service's tail silence", []string{"-o", "f", "-service", "sarvam", "-high-vad-sensitivity"}, func(o *pipeline.Options) {
+			o.Unpaced, o.TailSilence = true, 500*time.Millisecond
 		}},
 		{"all set", []string{"-o", "f", "-rate", "8000", "-tail-silence", "2s", "-drain-timeout", "3s", "-reconnects", "7",
 			"-replay", "4s", "-stall-timeout", "5s", "-connect-timeout", "6s"}, func(o *pipeline.Options) {

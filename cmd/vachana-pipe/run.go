@@ -71,7 +71,10 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 func pipelineOptions(c *config) *pipeline.Options {
 	tail := c.tail
 	if !c.tailSet {
-		tail = 0 // what the service needs, else the pipeline's default
+		tail = 0 // what the service needs (Stream asks the dialer), else the pipeline's default
+		if d, err := c.dialer(c.url, ""); c.out != "" && err == nil {
+			tail = d.Audio().TailSilence // -o writes what would go on the wire
+		}
 	}
 	return &pipeline.Options{
 		Rate:           c.rate,

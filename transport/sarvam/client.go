@@ -13,10 +13,12 @@
 //	error (data.error or data.message)  Error
 //
 // END_SPEECH is the segment end the pipeline counts in its drain and
-// marks its replay with; a data that comes without one (as after a flush)
-// is still a transcript. Sarvam closes a session after about 60 s without
-// audio, so [Dialer.Audio] asks for silence while the input pauses
-// (transport.Audio.KeepAlive).
+// marks its replay with; a data that comes without one is still a
+// transcript: the answer to the flush ([Session.Finish]), which the
+// pipeline awaits when speech was open (transport.Audio.Flush), or a
+// segment's transcript that came before its END_SPEECH. Sarvam closes a
+// session after about 60 s without audio, so [Dialer.Audio] asks for
+// silence while the input pauses (transport.Audio.KeepAlive).
 //
 // [NewDialer] checks a [Config] once and opens sessions with it; [Dial]
 // opens one. A [Session] has no goroutines of its own: the caller writes
