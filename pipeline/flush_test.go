@@ -227,6 +227,7 @@ func TestLostDuringPause(t *testing.T) {
 			short++
 		}
 	}
+	t.Logf("session 2: %d of %d frames arrived less than 0.6 periods after the one before", short, len(arr))
 	if short > 15 {
 		t.Errorf("session 2: %d of %d frames arrived less than 0.6 periods after the one before: the filler caught up", short, len(arr))
 	}
