@@ -1,5 +1,6 @@
 // Package interop checks vachana-pipe against the speech services' official
-// client SDKs, so that our protocol code never only agrees with itself. It
+// client SDKs and the reference implementations of the protocols they use,
+// so that our protocol code never only agrees with itself. It
 // holds tests only.
 //
 // The tests run the vendor's SDK in a Node.js process, through the scripts
@@ -14,6 +15,12 @@
 //   - TestSarvamSDKAgainstRefserver runs the SDK against the reference
 //     server's Sarvam mode ([github.com/vachana-pipe/vachana-pipe/transport/refserver])
 //     and checks that each side understood the other.
+//   - TestSocketIOAgainstOfficialServer and
+//     TestSocketIOOfficialServerRefusesAndDisconnects run our Socket.IO v4
+//     client ([github.com/vachana-pipe/vachana-pipe/transport/socketio], for
+//     aiOla) against a server built on the official socket.io package:
+//     binary events intact, pings answered, events both ways, a refused
+//     namespace, a disconnect by the server.
 //
 // The tests need Node.js 18 or later and the pinned packages:
 //
