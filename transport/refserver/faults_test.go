@@ -226,6 +226,12 @@ func TestFaultSessions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Reports come in the order the sessions ended on the server:
+			// the dropped one's handler may publish after the second
+			// session (seen on a busy machine).
+			if strings.Contains(reps[1].Err, "dropped") {
+				reps[0], reps[1] = reps[1], reps[0]
+			}
 			if !strings.Contains(reps[0].Err, "dropped") || reps[1].Err != "" || reps[1].Frames != 4 {
 				t.Errorf("reports = %s; %s; want a drop, then a clean session of 4 frames", reps[0], reps[1])
 			}
