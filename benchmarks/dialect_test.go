@@ -56,12 +56,7 @@ func serveRefserver() int {
 func childServer(b *testing.B, service string) string {
 	b.Helper()
 	b.Setenv(serviceEnv, service) // the child inherits it
-	peer, err := testutil.StartChild(refserverRole, 30*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(peer.Stop)
-	return peer.Line
+	return testutil.Peer(b, refserverRole)
 }
 
 // BenchmarkDialectWriteAudio measures one frame's write with each dialect

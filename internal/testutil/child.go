@@ -8,7 +8,10 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 )
 
 // childEnv names the role a re-executed test binary plays; see [Role].
@@ -100,4 +103,30 @@ func (c *Child) Stop() {
 func ServeUntilStdinCloses(line string) {
 	fmt.Println(line)
 	io.Copy(io.Discard, os.Stdin)
+}
+
+// Peer starts the test binary in role (see [StartChild]), stops it when tb
+// ends, and returns the line it announced itself with (its URL, say).
+func Peer(tb testing.TB, role string) string {
+	tb.Helper()
+	c, err := StartChild(role, 30*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Stop)
+	return c.Line
+}
+
+// NoAllocs fails tb unless f allocates nothing, over 200 calls. The count
+// is the whole process's (testing.AllocsPerRun), so NoAllocs first
+// requires that no goroutine but the caller's runs: keep the peer in
+// another process ([Peer]). what names f in the message.
+func NoAllocs(tb testing.TB, what string, f func()) {
+	tb.Helper()
+	if others := leakcheck.Others(time.Second); others != "" {
+		tb.Fatalf("goroutines that could allocate during the count of %s:\n%s", what, others)
+	}
+	if allocs := testing.AllocsPerRun(200, f); allocs != 0 {
+		tb.Fatalf("%s allocates %.1f times per call, want 0", what, allocs)
+	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/transport/socketio"
 )
@@ -61,14 +60,10 @@ func serveSink() {
 // closed when the test ends.
 func childConn(tb testing.TB) *socketio.Conn {
 	tb.Helper()
-	peer, err := testutil.StartChild("sink", 30*time.Second)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(peer.Stop)
+	url := testutil.Peer(tb, "sink")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := socketio.Dial(ctx, socketio.Config{URL: peer.Line, Path: "/api/voice-streaming/socket.io", Namespace: "/events"})
+	c, err := socketio.Dial(ctx, socketio.Config{URL: url, Path: "/api/voice-streaming/socket.io", Namespace: "/events"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -87,17 +82,11 @@ func TestEmitBinaryDoesNotAllocate(t *testing.T) {
 	if err := c.EmitBinary("binary_data", chunk); err != nil { // caches the packet
 		t.Fatal(err)
 	}
-	if others := leakcheck.Others(time.Second); others != "" {
-		t.Fatalf("goroutines that could allocate during the count:\n%s", others)
-	}
-	allocs := testing.AllocsPerRun(200, func() {
+	testutil.NoAllocs(t, "EmitBinary", func() {
 		if err := c.EmitBinary("binary_data", chunk); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if allocs != 0 {
-		t.Fatalf("EmitBinary allocates %.1f times per call, want 0", allocs)
-	}
 }
 
 // BenchmarkEmitBinary measures one 4096-byte binary_data event (two
