@@ -4,7 +4,10 @@ package pipeline
 
 import (
 	"context"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"io"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,5 +48,72 @@ func TestRunAllocationsDoNotGrowWithFrames(t *testing.T) {
 	t.Logf("allocations per run: %d for 1 000 frames, %d for 100 000 frames", short, long)
 	if long > short+3 {
 		t.Fatalf("%d more allocations for 99 000 more frames: the frame path allocates", long-short)
+	}
+}
+
+// nullDialer opens sessions that take any audio and answer nothing, with
+// the given Audio: the pipeline's own cost, without a network.
+type nullDialer struct{ audio transport.Audio }
+
+func (d nullDialer) Audio() transport.Audio { return d.audio }
+func (d nullDialer) Dial(context.Context) (transport.Session, error) {
+	return &nullSession{done: make(chan struct{})}, nil
+}
+func (nullDialer) Close(context.Context) error { return nil }
+
+type nullSession struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (s *nullSession) WriteAudio([]byte) error { return nil }
+func (s *nullSession) ReadEvent() (transport.Event, error) {
+	<-s.done
+	return transport.Event{}, io.EOF
+}
+func (s *nullSession) Ping(context.Context) error   { return nil }
+func (s *nullSession) Finish(context.Context) error { return nil }
+func (s *nullSession) Close() error                 { s.once.Do(func() { close(s.done) }); return nil }
+func (s *nullSession) CloseNow() error              { return s.Close() }
+
+// TestStreamAllocationsDoNotGrowWithFrames: the same for Stream, in
+// frames and in chunks of several frames, with the replay buffer and the
+// client's speech detection of a service without segment ends.
+func TestStreamAllocationsDoNotGrowWithFrames(t *testing.T) {
+	defer func(s time.Duration) { settle = s }(settle)
+	settle = 10 * time.Millisecond // nothing comes: the drain's wait is only time
+	for _, a := range []transport.Audio{
+		{Rate: frame.Rate16k, ChunkFrames: 1},
+		{Rate: frame.Rate16k, ChunkFrames: 4, NoSegmentEnds: true},
+	} {
+		func() { // no subtest: its parent's goroutine would count as another
+			count := func(n int) uint64 {
+				if others := leakcheck.Others(5 * time.Second); others != "" {
+					t.Fatalf("goroutines that could allocate during the count:\n%s", others)
+				}
+				best := ^uint64(0)
+				for range 3 {
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					_, err := Stream(context.Background(), testutil.Zeros(int64(n)*frame.Size), nullDialer{a},
+						&Options{Unpaced: true, NoTailSilence: true, NoPing: true, DrainTimeout: time.Second})
+					if err != nil {
+						t.Fatal(err)
+					}
+					runtime.ReadMemStats(&after)
+					best = min(best, after.Mallocs-before.Mallocs)
+				}
+				return best
+			}
+			short, long := count(1000), count(100_000)
+			t.Logf("%d frames a chunk: allocations per stream: %d for 1 000 frames, %d for 100 000 frames", a.ChunkFrames, short, long)
+			// The runtime's own allocations during the longer run (the
+			// sessions' goroutines see more GC cycles) came to 4 at most;
+			// one allocation per thousand frames would add 99.
+			if long > short+10 {
+				t.Fatalf("%d frames a chunk: %d more allocations for 99 000 more frames: the frame path allocates", a.ChunkFrames, long-short)
+			}
+		}()
 	}
 }

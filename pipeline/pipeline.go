@@ -250,15 +250,21 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 // and, for a service that closes silent sessions, the keep-alive: when src
 // gives no audio for that long, silence goes out at cadence until it gives
 // audio again (counted in Stats.Filler; the pacer's schedule moves by the
-// pause, so nothing is sent faster than real time). It returns the first error of any
+// pause, so nothing is sent faster than real time). A dialer that takes
+// chunks of several frames gets them paced a chunk at a time, aligned on
+// multiples of its ChunkFrames from the stream's first frame (a replay may
+// start with a shorter one, and the stream ends with one). For a service
+// that sends no segment ends, each final transcript confirms the speech the
+// pipeline detects before it, and the drain awaits a transcript for the
+// speech sent last (see [transport.Audio.NoSegmentEnds]). It returns the first error of any
 // stage: an *[InputError] when reading src fails, the session's error when
 // it is lost for good, a *[StallError], a *[MissingTranscriptsError], or
 // the cause of ctx. The stats are valid in every case. Stream does not close
 // d or src.
 func Stream(ctx context.Context, src io.Reader, d transport.Dialer, opts *Options) (*Stats, error) {
 	audio := d.Audio()
-	if audio.ChunkFrames != 1 {
-		return &Stats{Rate: audio.Rate}, fmt.Errorf("pipeline: the dialer takes chunks of %d frames; this version sends one frame a chunk", audio.ChunkFrames)
+	if n := audio.ChunkFrames; n < 1 || n > 64 || int(audio.Rate)%n != 0 {
+		return &Stats{Rate: audio.Rate}, fmt.Errorf("pipeline: the dialer takes chunks of %d frames at %d Hz; the pipeline sends chunks of 1 to 64 frames whose number divides the rate", n, int(audio.Rate))
 	}
 	var o Options
 	if opts != nil {
@@ -276,6 +282,8 @@ func Stream(ctx context.Context, src io.Reader, d transport.Dialer, opts *Option
 		return &r.stats, err
 	}
 	r.keepAlive, r.flush = audio.KeepAlive, audio.Flush
+	r.unit, r.noEnds = audio.ChunkFrames, audio.NoSegmentEnds
+	r.stats.ChunkFrames = audio.ChunkFrames
 	sess, err := r.dial(ctx, d)
 	if err != nil {
 		r.endWatch()
@@ -327,6 +335,14 @@ type run struct {
 	closed    bool            // the sender closed the sink or the last session normally
 	keepAlive time.Duration   // the dialer's transport.Audio.KeepAlive; zero for Run
 	flush     bool            // the dialer's transport.Audio.Flush
+	unit      int             // the dialer's transport.Audio.ChunkFrames; 1 for Run
+	noEnds    bool            // the dialer's transport.Audio.NoSegmentEnds
+
+	// answered is the stream position at which the latest final
+	// transcript came, across sessions, for a service that sends no
+	// segment ends; -1 for none. The listeners write it, the drain reads
+	// it under the session's tally lock.
+	answered atomic.Int64
 
 	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: the rest but the listeners'; listeners: events
 	transcripts atomic.Int64 // final transcripts, for progress
@@ -342,7 +358,8 @@ func newRun(ctx context.Context, src io.Reader, opts *Options, sessions int) (*r
 		o = *opts
 	}
 	o, err := o.withDefaults()
-	r := &run{o: o, src: src, stats: Stats{Rate: o.Rate, Sessions: sessions}, endWatch: func() bool { return false }}
+	r := &run{o: o, src: src, stats: Stats{Rate: o.Rate, Sessions: sessions}, endWatch: func() bool { return false }, unit: 1}
+	r.answered.Store(-1)
 	if err != nil {
 		return r, err
 	}

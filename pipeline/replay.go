@@ -82,6 +82,11 @@ type replayBuffer struct {
 	mark  int64 // the last confirmed position, or start
 	keep  int64 // no replay of the current session starts before this frame
 	exact bool  // mark was confirmed by ConfirmAll: a replay starts there
+
+	// byTranscript: the service sends no segment ends, and Confirm gets
+	// the positions at which transcripts came (see Confirm).
+	byTranscript bool
+	seen         int64 // byTranscript: the last position given to Confirm
 }
 
 // newReplayBuffer returns an empty buffer for a stream at rate r that keeps
@@ -131,7 +136,31 @@ func (b *replayBuffer) Push(f *frame.Frame) *frame.Frame {
 // the last one confirmed (or the session's start) is ignored; pos must not
 // exceed the frames pushed. It gives back the chunks no replay needs any
 // more.
+//
+// For a service that sends no segment ends (byTranscript), pos is where a
+// final transcript came instead, and the segment is the speech the client
+// detects: the transcript confirms everything before the latest stretch of
+// at least gapMin of quiet frames in the gapWindow before pos (the silence
+// after the speech it transcribes; it may reach pos), and a replay starts
+// in that stretch, preRoll before its end or at its start if it is
+// shorter, as ConfirmAll would start it. Without such a stretch the
+// transcript confirms nothing: the speech goes on, and may be what it
+// transcribes only in part. The rule assumes that a transcript comes before
+// the next utterance has ended and been followed by gapMin of silence.
 func (b *replayBuffer) Confirm(pos int64) {
+	if b.byTranscript {
+		if pos <= b.seen {
+			return
+		}
+		if pos > b.n {
+			panic(fmt.Sprintf("pipeline: transcript confirmed at frame %d, but only %d frames were pushed", pos, b.n))
+		}
+		b.seen = pos
+		if g, ok := b.silentGap(max(b.start, pos-b.window), pos); ok {
+			b.ConfirmAll(g)
+		}
+		return
+	}
 	if pos <= b.mark {
 		return
 	}
@@ -206,7 +235,7 @@ func (b *replayBuffer) NewSession(start int64) {
 	if start < b.oldest() || start > b.n {
 		panic(fmt.Sprintf("pipeline: session started at frame %d, outside the frames held, %d to %d", start, b.oldest(), b.n))
 	}
-	b.start, b.ack, b.mark, b.keep, b.exact = start, start, start, start, false
+	b.start, b.ack, b.mark, b.keep, b.exact, b.seen = start, start, start, start, false, start
 	b.trim()
 }
 

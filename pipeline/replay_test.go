@@ -560,3 +560,52 @@ func BenchmarkReplayBufferPush(b *testing.B) {
 		})
 	}
 }
+
+// TestReplayByTranscript: for a service without segment ends, a transcript
+// confirms the speech before the latest quiet stretch of gapMin before it
+// came, and a replay starts in that stretch; without one it confirms
+// nothing.
+func TestReplayByTranscript(t *testing.T) {
+	loudUntil := func(i int64) bool { return i >= 10 && i < 60 || i >= 100 && i < 180 } // two utterances
+	cases := []struct {
+		name      string
+		confirms  []int64 // positions at which transcripts came
+		written   int64
+		wantStart int64
+	}{
+		{"no transcript: the session's start", nil, 150, 0},
+		{"transcript in the silence after utterance 0", []int64{80}, 150, 80 - rbPre},
+		{"transcript after utterance 1 began: the gap before it", []int64{110}, 150, 100 - rbPre},
+		{"the same position again changes nothing", []int64{110, 110}, 150, 100 - rbPre},
+		{"transcript late inside utterance 1: the gap before it", []int64{170}, 175, 100 - rbPre},
+		{"transcript in the silence after utterance 1", []int64{80, 200}, 230, 200 - rbPre},
+		{"transcript with the gap shorter than gapMin: nothing", []int64{70}, 150, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newTestReplay(t, 0)
+			b.byTranscript = true
+			defer b.Free()
+			var n int64
+			push := func(to int64) {
+				for ; n < to; n++ {
+					f := testFrame(n, loudUntil(n))
+					b.Push(&f)
+				}
+			}
+			for _, pos := range c.confirms {
+				push(pos)
+				b.Confirm(pos)
+			}
+			push(c.written)
+			start, lost := b.Resume(c.written)
+			if start != c.wantStart || lost != 0 {
+				t.Fatalf("replay from %d (%d lost), want %d", start, lost, c.wantStart)
+			}
+			b.NewSession(start)
+			if b.seen != start {
+				t.Fatalf("a new session keeps the confirmations of the last (seen %d)", b.seen)
+			}
+		})
+	}
+}

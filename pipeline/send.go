@@ -29,6 +29,21 @@ type sender struct {
 	replay *replayBuffer // frames to send again to a new session; nil without reconnection
 	spare  []*frame.Frame
 
+	// A service that takes chunks of several frames (transport.Audio's
+	// ChunkFrames) gets chunk frames at a time, in chunks aligned on
+	// multiples of unit counted from the stream's first frame: only the
+	// last chunk, and the first of a replay that starts between two
+	// boundaries, are shorter. The pacer and the cadence then count chunks.
+	unit  int64
+	chunk []byte // the chunk being gathered; nil when unit is 1
+	held  *frame.Frame
+
+	// Speech as the client detects it, for a service that sends no
+	// segment ends (transport.Audio's NoSegmentEnds): the stream index
+	// of the last loud frame taken from the queue; -1 for none.
+	lastLoud   int64
+	loudEnergy int64 // the Energy of a loud frame; 0: no detection
+
 	live   int64 // frames taken from the queue, filler included
 	cursor int64 // next frame to write; below live while replaying
 	high   int64 // frames of the stream written at least once
@@ -54,9 +69,16 @@ type sender struct {
 }
 
 func newSender(r *run) *sender {
-	s := &sender{r: r, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4))), keepAlive: r.keepAlive}
+	s := &sender{r: r, spare: make([]*frame.Frame, 0, max(1, min(16, r.o.ReadAhead/4))), keepAlive: r.keepAlive, unit: 1, lastLoud: -1}
+	if r.unit > 1 {
+		s.unit = int64(r.unit)
+		s.chunk = make([]byte, 0, r.unit*frame.Size)
+	}
+	if r.noEnds {
+		s.loudEnergy = frame.EnergyAt(quietDBFS)
+	}
 	if !r.o.Unpaced {
-		s.pacer = newPacer(r.o.Rate)
+		s.pacer = newPacer(s.rate())
 	}
 	if s.keepAlive > 0 {
 		s.idle = time.NewTimer(time.Hour)
@@ -64,17 +86,23 @@ func newSender(r *run) *sender {
 		s.silence = new(frame.Frame)
 		s.settled = r.o.Rate.FramesIn(r.o.TailSilence + time.Second)
 	}
-	s.cadence.Reset(r.o.Rate)
-	s.past.Reset(r.o.Rate)
+	s.cadence.Reset(s.rate())
+	s.past.Reset(s.rate())
 	return s
 }
+
+// rate returns the rate of the pacer and the cadence: the stream's, or for
+// chunks of several frames the rate at which one frame period of it lasts
+// as long as a chunk, so that the pacer's frame k is chunk k, due exactly
+// at the start of the chunk's audio (Stream checks that the rate divides).
+func (s *sender) rate() frame.Rate { return s.r.o.Rate / frame.Rate(s.unit) }
 
 // sendTo paces every frame to dst and closes it.
 func (r *run) sendTo(ctx context.Context, dst Sink) error {
 	s := newSender(r)
 	defer s.record()
-	err := s.sendAll(ctx, nil, func(f *frame.Frame) error {
-		if err := dst.WriteFrame(f); err != nil {
+	err := s.sendAll(ctx, nil, func(p []byte, _ int64) error {
+		if err := dst.WriteFrame((*frame.Frame)(p)); err != nil {
 			return fmt.Errorf("writing frame %d: %w", s.cursor, err)
 		}
 		return nil
@@ -94,6 +122,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	defer s.record()
 	if r.o.Reconnects > 0 {
 		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay)
+		s.replay.byTranscript = r.noEnds
 		defer s.replay.Free()
 	}
 	sess := r.start(ctx, first, 1, 0)
@@ -104,10 +133,10 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	}()
 	for {
 		w := newWatchdog(sess, r.o.StallTimeout)
-		err := s.sendAll(ctx, sess.gone, func(f *frame.Frame) error { return s.write(sess, w, f) })
+		err := s.sendAll(ctx, sess.gone, func(p []byte, n int64) error { return s.write(sess, w, p, n) })
 		if err == nil {
 			s.recordCadence()
-			err = r.drain(ctx, sess)
+			err = r.drain(ctx, sess, s.lastLoud)
 		}
 		if err == nil {
 			break
@@ -139,40 +168,17 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	return nil
 }
 
-// sendAll writes frames with write until the queue is closed and nothing is
+// sendAll writes chunks with write (one frame each unless s.unit says
+// otherwise; n is the frames in p) until the queue is closed and nothing is
 // left to replay. A close of gone (the session ended) while it waits for
 // the next frame ends it with a *transport.ClosedError, so that a lost
 // session is replaced at once, not when the input next gives audio.
-func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(*frame.Frame) error) error {
+func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(p []byte, n int64) error) error {
 	r := s.r
 	for {
-		var f, buf *frame.Frame
-		if s.cursor < s.live {
-			f = s.replay.Frame(s.cursor)
-		} else {
-			if s.eof {
-				return nil
-			}
-			var err error
-			if buf, err = s.next(ctx, gone); err != nil {
-				return err
-			}
-			if buf == nil {
-				s.eof = true
-				return nil
-			}
-			if buf == s.silence {
-				s.fillerRun++
-			} else {
-				s.fillerRun = 0
-			}
-			f = buf
-			if s.replay != nil {
-				f = s.replay.Push(buf)
-				s.release(buf)
-				buf = nil
-			}
-			s.live++
+		p, n, err := s.gather(ctx, gone)
+		if err != nil || n == 0 {
+			return err
 		}
 		if s.pacer != nil {
 			if _, err := s.pacer.Wait(ctx); err != nil {
@@ -180,18 +186,77 @@ func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(*
 			}
 		}
 		s.mark(time.Now())
-		err := write(f)
-		if buf != nil {
-			s.release(buf)
+		err = write(p, n)
+		if s.held != nil {
+			s.release(s.held)
+			s.held = nil
 		}
 		if err != nil {
 			return err
 		}
-		s.cursor++
+		s.cursor += n
 		s.high = max(s.high, s.cursor)
 		if r.o.OnProgress != nil && time.Since(s.tick) >= 500*time.Millisecond {
 			s.tick = time.Now()
 			r.o.OnProgress(s.high, r.transcripts.Load())
+		}
+	}
+}
+
+// gather returns the next chunk to write from s.cursor on and the frames in
+// it, 0 when there is nothing left. A chunk of one frame is the frame
+// itself, from the replay buffer or the queue (then held, to be released
+// after the write); a longer one is copied into s.chunk. Frames taken from
+// the queue are pushed to the replay buffer and counted in s.live at once,
+// so a session lost while a chunk is gathered replays them.
+func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int64, error) {
+	p := s.chunk[:0]
+	var n int64
+	for {
+		var f, copied *frame.Frame
+		if i := s.cursor + n; i < s.live {
+			f = s.replay.Frame(i)
+		} else {
+			if s.eof {
+				return p, n, nil
+			}
+			buf, err := s.next(ctx, gone)
+			if err != nil {
+				return nil, 0, err
+			}
+			if buf == nil {
+				s.eof = true
+				return p, n, nil
+			}
+			if buf == s.silence {
+				s.fillerRun++
+			} else {
+				s.fillerRun = 0
+			}
+			if s.loudEnergy > 0 && buf.Energy() >= s.loudEnergy {
+				s.lastLoud = s.live
+			}
+			f = buf
+			if s.replay != nil {
+				f = s.replay.Push(buf)
+				s.release(buf)
+			} else if s.unit == 1 {
+				s.held = buf // released after the write
+			} else {
+				copied = buf // released once copied
+			}
+			s.live++
+		}
+		n++
+		if s.unit == 1 {
+			return f[:], 1, nil
+		}
+		p = append(p, f[:]...)
+		if copied != nil {
+			s.release(copied)
+		}
+		if (s.cursor+n)%s.unit == 0 {
+			return p, n, nil
 		}
 	}
 }
@@ -241,7 +306,7 @@ func (s *sender) next(ctx context.Context, gone <-chan struct{}) (*frame.Frame, 
 			if s.pacer != nil {
 				s.pacer.Postpone(time.Now())
 				s.past.Merge(&s.cadence) // the pause is no interval of the cadence
-				s.cadence.Reset(s.r.o.Rate)
+				s.cadence.Reset(s.rate())
 			}
 		}
 		return s.fill(), nil
@@ -292,11 +357,12 @@ func (s *sender) flush() {
 	s.spare = s.spare[:0]
 }
 
-// write sends one frame to sess, failing it after StallTimeout, and passes
-// the session's confirmations on to the replay buffer.
-func (s *sender) write(sess *session, w *watchdog, f *frame.Frame) error {
+// write sends one chunk of n frames to sess, failing it after
+// StallTimeout, and passes the session's confirmations on to the replay
+// buffer.
+func (s *sender) write(sess *session, w *watchdog, p []byte, n int64) error {
 	w.arm()
-	err := sess.WriteAudio(f[:])
+	err := sess.WriteAudio(p)
 	stalled := w.disarm()
 	if stalled {
 		return &StallError{Frame: s.cursor, After: s.r.o.StallTimeout}
@@ -304,12 +370,12 @@ func (s *sender) write(sess *session, w *watchdog, f *frame.Frame) error {
 	if err != nil {
 		return fmt.Errorf("writing frame %d: %w", s.cursor, err)
 	}
-	sess.written.Add(1)
+	sess.written.Add(n)
 	if s.replay != nil {
 		if c := sess.confirmed.Load(); c >= 0 {
 			s.replay.Confirm(c)
 		}
-		if s.fillerRun >= s.settled && s.settled > 0 && s.cursor == s.live-1 && s.pacer != nil {
+		if s.fillerRun >= s.settled && s.settled > 0 && s.cursor+n == s.live && s.pacer != nil {
 			// A long pause filled with silence: once the service has
 			// ended and transcribed all the speech before it, a replay
 			// need not send the pause again.
@@ -366,17 +432,31 @@ func (e *MissingTranscriptsError) Error() string {
 
 // drain waits until the service has read every frame sent and transcribed
 // every segment it ended: it asks the service to finish (awaiting the
-// answer to a flush when speech was open), pings it (a pong comes after
+// answer to a flush when speech was open; for a service without segment
+// ends, awaiting a transcript when no transcript came at least gapMin after
+// lastLoud, the last loud frame sent), pings it (a pong comes after
 // the server has read all the frames before it), then waits until nothing
 // is outstanding and neither a segment end nor a final transcript has come
 // for the settle time, for a server whose detector lags its reading. A
 // session the service ends normally with nothing outstanding counts as
 // drained when it has settled; a session lost otherwise returns its error,
 // for a replay.
-func (r *run) drain(ctx context.Context, sess *session) error {
+func (r *run) drain(ctx context.Context, sess *session, lastLoud int64) error {
 	start := time.Now()
 	limit := time.NewTimer(r.o.DrainTimeout)
 	defer limit.Stop()
+	if r.noEnds && lastLoud >= 0 {
+		// The speech sent last is answered by a transcript that comes
+		// after its silence began, as for the replay's confirmations.
+		sess.flushAt.Store(sess.position())
+		speechEnd := lastLoud + 1 + r.o.Rate.FramesIn(gapMin)
+		sess.tally.update(func(t *tallyState) {
+			if r.answered.Load() < speechEnd {
+				t.flushWait = true
+				t.pending++
+			}
+		})
+	}
 	if r.flush {
 		// Speech the service has not ended will be finalised by the
 		// flush: await its transcript.
@@ -452,6 +532,11 @@ func (r *run) drain(ctx context.Context, sess *session) error {
 			case flushOnly:
 				// The service may have found nothing to transcribe in the
 				// speech it had not ended; say so rather than fail.
+				if r.noEnds {
+					r.warn(fmt.Errorf("no transcript came within %v (-drain-timeout) for the speech that ended at %v of the stream: the service may have found nothing to transcribe in it, or be slower than the limit",
+						time.Since(start).Round(time.Millisecond), r.o.Rate.FrameAt(lastLoud+1).Round(time.Millisecond)))
+					return nil
+				}
 				r.warn(fmt.Errorf("the service did not answer the flush within %v (-drain-timeout): the speech it had not ended when the input ended may not be transcribed", time.Since(start).Round(time.Millisecond)))
 				return nil
 			case st.pending == 0:
@@ -512,9 +597,9 @@ func (s *sender) recover(ctx context.Context, d transport.Dialer, sess *session,
 	s.cursor = start
 	s.filling = false        // a pause goes on: wait for the keep-alive again, then postpone the schedule
 	s.past.Merge(&s.cadence) // the outage is no interval of the cadence
-	s.cadence.Reset(r.o.Rate)
+	s.cadence.Reset(s.rate())
 	if s.pacer != nil {
-		s.pacer.Rebase(start, time.Now())
+		s.pacer.Rebase(start/s.unit, time.Now()) // the chunk of frame start
 	}
 	return r.start(ctx, next, r.stats.Sessions, start), nil
 }

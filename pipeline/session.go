@@ -264,10 +264,19 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			r.confirm(sess, m.pos)
 			break
 		}
-		// A transcript without a segment end: the answer to a flush, or
-		// a segment's transcript that came before its end.
+		// A transcript without a segment end: the answer to a flush, a
+		// segment's transcript that came before its end, or any
+		// transcript of a service that sends no segment ends, which
+		// confirms the speech before it (see replayBuffer).
 		out.Segment = r.next
 		r.next++
+		if r.noEnds {
+			pos := sess.position()
+			if pos > r.answered.Load() {
+				r.answered.Store(pos) // the listeners run one at a time
+			}
+			r.confirm(sess, pos)
+		}
 		var open, flushed bool
 		sess.tally.update(func(t *tallyState) {
 			t.lastSeen = now

@@ -19,8 +19,12 @@ type Stats struct {
 	Frames     int64         // frames written to the sink, tail included
 	Elapsed    time.Duration // from the first frame to the end of the run
 
-	Cadence frame.Cadence   // how steadily frames left, just before each write, a session break left out; zero when unpaced
-	Pace    frame.PaceStats // frames the pacer released late
+	// ChunkFrames is the frames in each write to the service (the
+	// dialer's transport.Audio.ChunkFrames; 4 for aiOla), 0 or 1 for one
+	// frame a write. Cadence and Pace count writes: chunks, when longer.
+	ChunkFrames int
+	Cadence     frame.Cadence   // how steadily frames left, just before each write, a session break left out; zero when unpaced
+	Pace        frame.PaceStats // frames the pacer released late
 
 	Events      int     // server events received
 	Segments    int     // segment ends (SegmentEnded events: Vachana's processing, Sarvam's END_SPEECH)
@@ -64,8 +68,12 @@ func (s *Stats) String() string {
 	}
 	if s.Cadence.Frames > 1 {
 		c := s.Cadence
-		fmt.Fprintf(&b, "cadence:     deviation p50 %v, p99 %v, max %v; drift %v over %d frames\n", c.P50, c.P99, c.Max, c.Drift, c.Frames)
-		fmt.Fprintf(&b, "late frames: %d (max %v behind schedule)\n", s.Pace.Late, s.Pace.MaxLate.Round(time.Microsecond))
+		unit, late := "frames", "late frames:"
+		if s.ChunkFrames > 1 {
+			unit, late = fmt.Sprintf("chunks of %d frames", s.ChunkFrames), "late chunks:"
+		}
+		fmt.Fprintf(&b, "cadence:     deviation p50 %v, p99 %v, max %v; drift %v over %d %s\n", c.P50, c.P99, c.Max, c.Drift, c.Frames, unit)
+		fmt.Fprintf(&b, "%s %d (max %v behind schedule)\n", late, s.Pace.Late, s.Pace.MaxLate.Round(time.Microsecond))
 	} else {
 		fmt.Fprintf(&b, "cadence:     unpaced\n")
 	}

@@ -30,9 +30,15 @@ const (
 	// Error: the service reported a problem; Fatal when the dialect knows
 	// the session cannot go on.
 	Error
+	// Translation: a translation of what was said, in Text (aiOla's
+	// translation event). Passed on, never counted as a transcript.
+	Translation
+	// Structured: data the service extracted from what was said (aiOla's
+	// structured event); the payload is in Raw. Passed on.
+	Structured
 )
 
-var kindNames = [...]string{"other", "connected", "segment ended", "speech started", "speech ended", "transcript", "error"}
+var kindNames = [...]string{"other", "connected", "segment ended", "speech started", "speech ended", "transcript", "error", "translation", "structured"}
 
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {

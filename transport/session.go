@@ -3,7 +3,8 @@
 // audio and gives back normalised [Event]s. Each service's protocol (its
 // dialect) lives in a subpackage — [github.com/vachana-pipe/vachana-pipe/transport/vachana]
 // for Gnani's Vachana v3, [github.com/vachana-pipe/vachana-pipe/transport/sarvam]
-// for Sarvam AI's streaming STT — and the reference server that speaks them
+// for Sarvam AI's streaming STT, [github.com/vachana-pipe/vachana-pipe/transport/aiola]
+// for aiOla's (Socket.IO) — and the reference server that speaks them
 // on loopback, for tests and demos, in refserver.
 //
 // The contract is written down here once; the pipeline relies on nothing
@@ -25,8 +26,14 @@ const Version = "0.2.0"
 // at Rate, written ChunkFrames frames ([frame.Size] bytes each) at a time,
 // and what the service needs of the stream around the input.
 type Audio struct {
-	Rate        frame.Rate
-	ChunkFrames int // frames per [Session.WriteAudio]; 1 for Vachana v3 and Sarvam
+	Rate frame.Rate
+
+	// ChunkFrames is the frames per [Session.WriteAudio]: 1 for Vachana v3
+	// and Sarvam, 4 (128 ms) for aiOla. Chunks of a stream are aligned on
+	// multiples of ChunkFrames counted from the stream's first frame, so a
+	// chunk is shorter only at the end of the stream and where a replay
+	// starts between two boundaries.
+	ChunkFrames int
 
 	// TailSilence is the silence the service needs after the last speech
 	// to end its last segment; zero leaves it to the caller's default.
@@ -44,6 +51,14 @@ type Audio struct {
 	// segment end (Sarvam's flush). The pipeline then awaits that
 	// transcript when the service said speech started and did not end it.
 	Flush bool
+
+	// NoSegmentEnds says the service sends final transcripts but never a
+	// [SegmentEnded] (aiOla). The pipeline then pairs each transcript with
+	// the speech it detects itself in what it sent: a transcript confirms
+	// the speech that ended at least 450 ms of silence before it came, for
+	// the replay; and the drain awaits a transcript when speech was sent
+	// after the last one.
+	NoSegmentEnds bool
 }
 
 // ChunkBytes returns the size of one chunk in bytes.
@@ -79,7 +94,8 @@ type Dialer interface {
 // only while someone reads. A Session starts no goroutine of its own.
 type Session interface {
 	// WriteAudio sends one chunk: [Audio.ChunkBytes] bytes of s16le mono
-	// audio. It does not retain chunk and does not allocate in the steady
+	// audio, or a whole number of frames fewer where [Audio.ChunkFrames]
+	// says. It does not retain chunk and does not allocate in the steady
 	// state. It blocks while the network is congested; CloseNow releases
 	// it. An error after the session ended is a *[ClosedError].
 	WriteAudio(chunk []byte) error
