@@ -232,7 +232,7 @@ func TestChunkedReplay(t *testing.T) {
 			checkCoverage(t, o.reports, want)
 			checkAligned(t, d.sessions(), sessionStarts(t, o.reports, want))
 			for _, w := range o.warnings {
-				if strings.Contains(w, "no transcript came") {
+				if strings.Contains(w, "did not come") {
 					t.Errorf("warning %q", w)
 				}
 			}
@@ -241,17 +241,18 @@ func TestChunkedReplay(t *testing.T) {
 }
 
 // TestChunkedDrainAwaitsLastTranscript: with no segment end to count, the
-// drain still waits for the transcript of the last speech, here 1.5 s
-// after the server's detector ended it, beyond the settling time.
+// drain still waits for a transcript of each utterance it sent, here both
+// coming after the last frame (6 s after the server's detector ended each),
+// beyond the settling time.
 func TestChunkedDrainAwaitsLastTranscript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced stream")
 	}
 	t.Parallel()
-	in := reconnectInput(t)[:16000*2*25/10] // segment 0 and 0.44 s of silence
-	o, _ := streamChunky(t, in, refserver.Options{ProcessingDelay: 1500 * time.Millisecond}, &Options{NoReconnect: true})
-	if o.err != nil || len(o.texts) != 1 || len(o.warnings) != 0 {
-		t.Fatalf("Stream = %v, transcripts %q, warnings %q; want the one transcript", o.err, o.texts, o.warnings)
+	in := reconnectInput(t) // two segments
+	o, _ := streamChunky(t, in, refserver.Options{ProcessingDelay: 6 * time.Second}, &Options{NoReconnect: true})
+	if o.err != nil || len(o.texts) != 2 || len(o.warnings) != 0 {
+		t.Fatalf("Stream = %v, transcripts %q, warnings %q; want both transcripts", o.err, o.texts, o.warnings)
 	}
 }
 
@@ -264,7 +265,7 @@ func TestChunkedDrainNoAnswer(t *testing.T) {
 	t.Parallel()
 	in := reconnectInput(t)[:16000*2*25/10]
 	o, _ := streamChunky(t, in, refserver.Options{ProcessingDelay: time.Hour}, &Options{NoReconnect: true, DrainTimeout: time.Second})
-	if o.err != nil || len(o.texts) != 0 || len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "no transcript came within") {
+	if o.err != nil || len(o.texts) != 0 || len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "1 transcript(s) did not come within") {
 		t.Fatalf("Stream = %v, transcripts %q, warnings %q; want success and one warning", o.err, o.texts, o.warnings)
 	}
 }

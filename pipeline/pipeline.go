@@ -338,11 +338,10 @@ type run struct {
 	unit      int             // the dialer's transport.Audio.ChunkFrames; 1 for Run
 	noEnds    bool            // the dialer's transport.Audio.NoSegmentEnds
 
-	// answered is the stream position at which the latest final
-	// transcript came, across sessions, for a service that sends no
-	// segment ends; -1 for none. The listeners write it, the drain reads
-	// it under the session's tally lock.
-	answered atomic.Int64
+	// finals counts the final transcripts of a service that sends no
+	// segment ends, across sessions. The listeners write it and the drain
+	// reads it, each under the current session's tally lock.
+	finals atomic.Int64
 
 	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: the rest but the listeners'; listeners: events
 	transcripts atomic.Int64 // final transcripts, for progress
@@ -359,7 +358,6 @@ func newRun(ctx context.Context, src io.Reader, opts *Options, sessions int) (*r
 	}
 	o, err := o.withDefaults()
 	r := &run{o: o, src: src, stats: Stats{Rate: o.Rate, Sessions: sessions}, endWatch: func() bool { return false }, unit: 1}
-	r.answered.Store(-1)
 	if err != nil {
 		return r, err
 	}

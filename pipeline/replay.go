@@ -139,14 +139,14 @@ func (b *replayBuffer) Push(f *frame.Frame) *frame.Frame {
 //
 // For a service that sends no segment ends (byTranscript), pos is where a
 // final transcript came instead, and the segment is the speech the client
-// detects: the transcript confirms everything before the latest stretch of
-// at least gapMin of quiet frames in the gapWindow before pos (the silence
-// after the speech it transcribes; it may reach pos), and a replay starts
-// in that stretch, preRoll before its end or at its start if it is
-// shorter, as ConfirmAll would start it. Without such a stretch the
-// transcript confirms nothing: the speech goes on, and may be what it
-// transcribes only in part. The rule assumes that a transcript comes before
-// the next utterance has ended and been followed by gapMin of silence.
+// detects: transcripts come in order, so each confirms one utterance, the
+// first one after the last confirmed position that was followed by a
+// stretch of at least gapMin of quiet frames before pos (the stretch may
+// reach pos). A replay then starts in that stretch, preRoll before its end
+// or at its start if it is shorter, as ConfirmAll would start it. Without
+// such an utterance the transcript confirms nothing: the speech goes on,
+// and may be what it transcribes only in part. A service that merges two
+// utterances into one transcript gets the second one replayed, never lost.
 func (b *replayBuffer) Confirm(pos int64) {
 	if b.byTranscript {
 		if pos <= b.seen {
@@ -156,7 +156,7 @@ func (b *replayBuffer) Confirm(pos int64) {
 			panic(fmt.Sprintf("pipeline: transcript confirmed at frame %d, but only %d frames were pushed", pos, b.n))
 		}
 		b.seen = pos
-		if g, ok := b.silentGap(max(b.start, pos-b.window), pos); ok {
+		if g, ok := b.firstGap(b.mark, pos); ok {
 			b.ConfirmAll(g)
 		}
 		return
@@ -226,6 +226,32 @@ func (b *replayBuffer) silentGap(lo, hi int64) (int64, bool) {
 		return 0, false
 	}
 	return max(end-run, end-b.pre), true
+}
+
+// firstGap returns the replay start for the first stretch of at least
+// b.need quiet frames in [lo, hi) that follows a loud frame, or false if
+// there is none: the end of the first utterance after lo.
+func (b *replayBuffer) firstGap(lo, hi int64) (int64, bool) {
+	lo = max(lo, b.oldest())
+	loud := false
+	for i := lo; i < hi; i++ {
+		if b.Frame(i).Energy() >= b.quietBelow {
+			loud = true
+			continue
+		}
+		if !loud {
+			continue
+		}
+		end := i // the stretch is [i, end)
+		for end < hi && b.Frame(end).Energy() < b.quietBelow {
+			end++
+		}
+		if end-i >= b.need {
+			return max(i, end-b.pre), true
+		}
+		i = end - 1
+	}
+	return 0, false
 }
 
 // NewSession starts the next session at frame start, the start Resume

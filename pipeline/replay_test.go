@@ -566,7 +566,7 @@ func BenchmarkReplayBufferPush(b *testing.B) {
 // came, and a replay starts in that stretch; without one it confirms
 // nothing.
 func TestReplayByTranscript(t *testing.T) {
-	loudUntil := func(i int64) bool { return i >= 10 && i < 60 || i >= 100 && i < 180 } // two utterances
+	loudUntil := func(i int64) bool { return i >= 10 && i < 60 || i >= 100 && i < 180 || i >= 240 } // utterances
 	cases := []struct {
 		name      string
 		confirms  []int64 // positions at which transcripts came
@@ -580,6 +580,10 @@ func TestReplayByTranscript(t *testing.T) {
 		{"transcript late inside utterance 1: the gap before it", []int64{170}, 175, 100 - rbPre},
 		{"transcript in the silence after utterance 1", []int64{80, 200}, 230, 200 - rbPre},
 		{"transcript with the gap shorter than gapMin: nothing", []int64{70}, 150, 0},
+		// Utterance 0's transcript, late, after a short utterance 1 and
+		// its silence: it confirms utterance 0 only.
+		{"late transcript after the next utterance's end: one utterance", []int64{215}, 230, 100 - rbPre},
+		{"and the next transcript the next utterance", []int64{215, 220}, 230, 220 - rbPre},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -39,10 +39,15 @@ type sender struct {
 	held  *frame.Frame
 
 	// Speech as the client detects it, for a service that sends no
-	// segment ends (transport.Audio's NoSegmentEnds): the stream index
-	// of the last loud frame taken from the queue; -1 for none.
+	// segment ends (transport.Audio's NoSegmentEnds), in the frames
+	// taken from the queue: utterances begins with a loud frame after at
+	// least gapMin of quiet (or the first), and lastLoud is the stream
+	// index of the last loud frame, -1 for none.
+	utterances int64
 	lastLoud   int64
+	quietRun   int64 // quiet frames since the last loud one
 	loudEnergy int64 // the Energy of a loud frame; 0: no detection
+	need       int64 // gapMin, in frames
 
 	live   int64 // frames taken from the queue, filler included
 	cursor int64 // next frame to write; below live while replaying
@@ -76,6 +81,7 @@ func newSender(r *run) *sender {
 	}
 	if r.noEnds {
 		s.loudEnergy = frame.EnergyAt(quietDBFS)
+		s.need = r.o.Rate.FramesIn(gapMin)
 	}
 	if !r.o.Unpaced {
 		s.pacer = newPacer(s.rate())
@@ -136,7 +142,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 		err := s.sendAll(ctx, sess.gone, func(p []byte, n int64) error { return s.write(sess, w, p, n) })
 		if err == nil {
 			s.recordCadence()
-			err = r.drain(ctx, sess, s.lastLoud)
+			err = r.drain(ctx, sess, s.utterances, s.lastLoud)
 		}
 		if err == nil {
 			break
@@ -233,8 +239,8 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 			} else {
 				s.fillerRun = 0
 			}
-			if s.loudEnergy > 0 && buf.Energy() >= s.loudEnergy {
-				s.lastLoud = s.live
+			if s.loudEnergy > 0 {
+				s.detect(buf)
 			}
 			f = buf
 			if s.replay != nil {
@@ -259,6 +265,18 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 			return p, n, nil
 		}
 	}
+}
+
+// detect counts frame s.live in the client's detection of speech.
+func (s *sender) detect(f *frame.Frame) {
+	if f.Energy() < s.loudEnergy {
+		s.quietRun++
+		return
+	}
+	if s.lastLoud < 0 || s.quietRun >= s.need {
+		s.utterances++
+	}
+	s.lastLoud, s.quietRun = s.live, 0
 }
 
 // next returns the next frame from the queue, or nil at its end. With a
@@ -375,7 +393,9 @@ func (s *sender) write(sess *session, w *watchdog, p []byte, n int64) error {
 		if c := sess.confirmed.Load(); c >= 0 {
 			s.replay.Confirm(c)
 		}
-		if s.fillerRun >= s.settled && s.settled > 0 && s.cursor+n == s.live && s.pacer != nil {
+		if s.fillerRun >= s.settled && s.settled > 0 && s.cursor+n == s.live && s.pacer != nil && !s.r.noEnds {
+			// (A service without segment ends never says speech is open
+			// or pending: its transcripts confirm, by Confirm.)
 			// A long pause filled with silence: once the service has
 			// ended and transcribed all the speech before it, a replay
 			// need not send the pause again.
@@ -433,27 +453,25 @@ func (e *MissingTranscriptsError) Error() string {
 // drain waits until the service has read every frame sent and transcribed
 // every segment it ended: it asks the service to finish (awaiting the
 // answer to a flush when speech was open; for a service without segment
-// ends, awaiting a transcript when no transcript came at least gapMin after
-// lastLoud, the last loud frame sent), pings it (a pong comes after
+// ends, awaiting a transcript for each of the utterances the client
+// detected in what it sent that none has answered yet), pings it (a pong comes after
 // the server has read all the frames before it), then waits until nothing
 // is outstanding and neither a segment end nor a final transcript has come
 // for the settle time, for a server whose detector lags its reading. A
 // session the service ends normally with nothing outstanding counts as
 // drained when it has settled; a session lost otherwise returns its error,
 // for a replay.
-func (r *run) drain(ctx context.Context, sess *session, lastLoud int64) error {
+func (r *run) drain(ctx context.Context, sess *session, utterances, lastLoud int64) error {
 	start := time.Now()
 	limit := time.NewTimer(r.o.DrainTimeout)
 	defer limit.Stop()
-	if r.noEnds && lastLoud >= 0 {
-		// The speech sent last is answered by a transcript that comes
-		// after its silence began, as for the replay's confirmations.
+	if r.noEnds {
+		// Each utterance sent is answered by a transcript, in order.
 		sess.flushAt.Store(sess.position())
-		speechEnd := lastLoud + 1 + r.o.Rate.FramesIn(gapMin)
 		sess.tally.update(func(t *tallyState) {
-			if r.answered.Load() < speechEnd {
-				t.flushWait = true
-				t.pending++
+			if owed := int(utterances - r.finals.Load()); owed > 0 {
+				t.owed = owed
+				t.pending += owed
 			}
 		})
 	}
@@ -523,20 +541,27 @@ func (r *run) drain(ctx context.Context, sess *session, lastLoud int64) error {
 		case <-wait.C:
 		case <-limit.C:
 			var flushOnly bool
+			var owed int
 			sess.tally.update(func(t *tallyState) {
 				if flushOnly = t.flushWait && t.pending == 1; flushOnly {
 					t.flushWait, t.pending = false, 0
 				}
+				if t.owed > 0 && t.pending == t.owed {
+					owed, t.owed, t.pending = t.owed, 0, 0
+				}
 			})
 			switch st = sess.tally.get(); {
+			case owed > 0:
+				// A service without segment ends never says a
+				// transcript is owed: the detection here may have
+				// taken noise for speech, or the service merged two
+				// utterances into one transcript.
+				r.warn(fmt.Errorf("%d transcript(s) did not come within %v (-drain-timeout) for the %d utterance(s) detected in what was sent (the last ending at %v of the stream): the service may have found nothing to transcribe, merged utterances, or be slower than the limit",
+					owed, time.Since(start).Round(time.Millisecond), utterances, r.o.Rate.FrameAt(lastLoud+1).Round(time.Millisecond)))
+				return nil
 			case flushOnly:
 				// The service may have found nothing to transcribe in the
 				// speech it had not ended; say so rather than fail.
-				if r.noEnds {
-					r.warn(fmt.Errorf("no transcript came within %v (-drain-timeout) for the speech that ended at %v of the stream: the service may have found nothing to transcribe in it, or be slower than the limit",
-						time.Since(start).Round(time.Millisecond), r.o.Rate.FrameAt(lastLoud+1).Round(time.Millisecond)))
-					return nil
-				}
 				r.warn(fmt.Errorf("the service did not answer the flush within %v (-drain-timeout): the speech it had not ended when the input ended may not be transcribed", time.Since(start).Round(time.Millisecond)))
 				return nil
 			case st.pending == 0:

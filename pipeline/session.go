@@ -116,6 +116,10 @@ type tallyState struct {
 	// the segment end of that speech, whose own transcript then follows.
 	open      bool
 	flushWait bool
+
+	// owed: for a service without segment ends, the transcripts the drain
+	// awaits (counted in pending), one for each utterance sent.
+	owed int
 }
 
 func (t *tally) update(f func(*tallyState)) {
@@ -271,11 +275,7 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 		out.Segment = r.next
 		r.next++
 		if r.noEnds {
-			pos := sess.position()
-			if pos > r.answered.Load() {
-				r.answered.Store(pos) // the listeners run one at a time
-			}
-			r.confirm(sess, pos)
+			r.confirm(sess, sess.position())
 		}
 		var open, flushed bool
 		sess.tally.update(func(t *tallyState) {
@@ -285,6 +285,14 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 				t.flushWait = false
 				t.pending--
 				flushed = true
+			}
+			if r.noEnds {
+				r.finals.Add(1)
+				if t.owed > 0 {
+					t.owed--
+					t.pending--
+					flushed = t.owed == 0 // the last utterance sent is answered
+				}
 			}
 		})
 		if open {

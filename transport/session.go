@@ -53,11 +53,11 @@ type Audio struct {
 	Flush bool
 
 	// NoSegmentEnds says the service sends final transcripts but never a
-	// [SegmentEnded] (aiOla). The pipeline then pairs each transcript with
-	// the speech it detects itself in what it sent: a transcript confirms
-	// the speech that ended at least 450 ms of silence before it came, for
-	// the replay; and the drain awaits a transcript when speech was sent
-	// after the last one.
+	// [SegmentEnded] (aiOla). The pipeline then pairs the transcripts, in
+	// order, with the utterances it detects itself in what it sent
+	// (speech followed by at least 450 ms of quiet): for the replay, each
+	// transcript confirms the next utterance that had ended before it
+	// came; and the drain awaits a transcript for each utterance sent.
 	NoSegmentEnds bool
 }
 
