@@ -75,6 +75,13 @@ func expiry(jwt string) time.Time {
 	return time.Unix(int64(sec), 0)
 }
 
+// Limits of the token flow's requests that outlive the ctx of a Dial: the
+// POST that opens an auth session, and the delete of the one it replaces.
+const (
+	sessionPostLimit   = 5 * time.Second
+	replaceDeleteLimit = 2 * time.Second
+)
+
 // exchange runs the token flow: the API key for a temporary token, the
 // token for a session's access token (jwt).
 func (d *Dialer) exchange(ctx context.Context) (*grant, error) {
@@ -101,7 +108,14 @@ func (d *Dialer) exchange(ctx context.Context) (*grant, error) {
 		JWT       transport.Lenient `json:"jwt"`
 		SessionID transport.Lenient `json:"sessionId"`
 	}
-	if err := d.call(ctx, "opening the auth session", http.MethodPost, SessionPath, token, body, &ses, token); err != nil {
+	// Once sent, the request that opens the auth session is not given up
+	// when ctx ends (a stop, the connect limit): the session it opens
+	// would hold a slot of the key's concurrency limit until it expired,
+	// with nothing to delete it. It has its own limit instead, and the
+	// Dialer keeps what it returns, for Close to delete.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionPostLimit)
+	defer cancel()
+	if err := d.call(sctx, "opening the auth session", http.MethodPost, SessionPath, token, body, &ses, token); err != nil {
 		return nil, err
 	}
 	if ses.JWT == "" {
@@ -286,14 +300,44 @@ func redact(err error, secrets []string) error {
 	return err
 }
 
-// hide replaces every non-empty secret in s with "[redacted]".
+// hide replaces every non-empty secret in s with "[redacted]". A secret
+// shorter than 8 bytes (no real key or token, but a test's) is replaced
+// only where it stands alone, not inside a word ("k" in "key").
 func hide(s string, secrets []string) string {
 	for _, sec := range secrets {
-		if sec != "" {
+		switch {
+		case sec == "":
+		case len(sec) >= 8:
 			s = strings.ReplaceAll(s, sec, "[redacted]")
+		default:
+			s = hideWord(s, sec)
 		}
 	}
 	return s
+}
+
+// hideWord replaces sec in s where neither side of it is a letter or a
+// digit.
+func hideWord(s, sec string) string {
+	word := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+	var b strings.Builder
+	from := 0 // s[:from] is written
+	for at := 0; ; {
+		i := strings.Index(s[at:], sec)
+		if i < 0 {
+			b.WriteString(s[from:])
+			return b.String()
+		}
+		i += at
+		j := i + len(sec)
+		if (i == 0 || !word(s[i-1])) && (j == len(s) || !word(s[j])) {
+			b.WriteString(s[from:i])
+			b.WriteString("[redacted]")
+			from, at = j, j
+			continue
+		}
+		at = i + 1
+	}
 }
 
 // redactedError is an error whose text held a secret: its text without it,

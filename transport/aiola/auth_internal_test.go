@@ -77,3 +77,17 @@ func TestRedact(t *testing.T) {
 		t.Error("redact changed an error without secrets")
 	}
 }
+
+func TestHideShortSecret(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"key k refused", "key [redacted] refused"},
+		{"k", "[redacted]"},
+		{"kk k:k", "kk [redacted]:[redacted]"},
+		{"a long-secret-value here", "a [redacted] here"},
+		{"a-a-a", "[redacted]-a"},
+	} {
+		if got := hide(c.in, []string{"k", "long-secret-value", "a-a"}); got != c.want {
+			t.Errorf("hide(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -16,9 +16,15 @@
 // service refuses it); closer to expiry they exchange the key again. When
 // the service refuses a reused token as unauthorised (an upgrade answered
 // 401 or 403, or the namespace refused with an authorisation message), the
-// Dial drops it, exchanges the key once more and retries once. A dropped
-// or replaced token's auth session is not deleted: it has expired or the
-// service refused it.
+// Dial drops it, exchanges the key once more and retries once. The auth
+// session of a token that is replaced (near its expiry, or refused) is
+// deleted first, at most 2 s, so that it does not hold a slot of the key's
+// concurrency limit until it expires. The sessions of one Dialer share its
+// auth session, and replacing it may end those still open on it: open one
+// session at a time per Dialer (as the pipeline does), or a Dialer per
+// stream. Once the request that opens an auth session is sent it is not
+// given up when the Dial's ctx ends (it has its own 5 s limit), so that the
+// session it opens is held, for Close to delete, rather than orphaned.
 //
 // Each Dial then opens a WebSocket to the API URL's host (http→ws,
 // https→wss) at [Path] — Socket.IO's Engine.IO 4, WebSocket only, where the
@@ -285,6 +291,16 @@ func (d *Dialer) grant(ctx context.Context, refused *grant) (g *grant, fresh boo
 	defer func() { <-d.sem }()
 	if d.cur != nil && d.cur != refused && d.cur.usable(time.Now()) {
 		return d.cur, false, nil
+	}
+	if d.cur != nil {
+		// Near its expiry, or refused: end it before opening the next,
+		// so that it does not hold one of the key's concurrent sessions
+		// until it expires (the next could be refused with 409). Best
+		// effort: a session already gone answers 404 or 401.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replaceDeleteLimit)
+		d.deleteSession(dctx, d.cur)
+		cancel()
+		d.cur = nil
 	}
 	g, err = d.exchange(ctx)
 	if err != nil {
