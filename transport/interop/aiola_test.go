@@ -1,8 +1,6 @@
 package interop
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -28,95 +25,16 @@ const (
 
 // aiolaOfficial is node/aiola-server.js running.
 type aiolaOfficial struct {
-	URL   string        // http://127.0.0.1:PORT, the API and the auth URL
-	lines <-chan []byte // the JSON lines it printed after the first; closed at its end
-	stdin io.Closer
+	*nodeServer
+	URL string // http://127.0.0.1:PORT, the API and the auth URL
 }
 
 // startAiolaOfficial starts node/aiola-server.js with args, bounded by
 // nodeRunLimit; it is stopped when the test ends.
 func startAiolaOfficial(t *testing.T, env nodeEnv, args ...string) *aiolaOfficial {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), nodeRunLimit)
-	cmd := exec.CommandContext(ctx, env.node, append([]string{aiolaServerScript}, args...)...)
-	cmd.WaitDelay = 5 * time.Second
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	lines := make(chan []byte, 256)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			lines <- bytes.Clone(sc.Bytes())
-		}
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		go func() { // drain what nobody read, so that the scanner ends
-			for range lines {
-			}
-		}()
-		err := cmd.Wait()
-		cancel()
-		<-scanned
-		if err != nil && !t.Failed() {
-			t.Errorf("the aiOla server: %v\nstderr:\n%s", err, stderr.String())
-		}
-	})
-	var first struct {
-		Kind     string            `json:"kind"`
-		Port     int               `json:"port"`
-		Versions map[string]string `json:"versions"`
-	}
-	select {
-	case l, ok := <-lines:
-		if !ok || json.Unmarshal(l, &first) != nil || first.Kind != "listening" {
-			t.Fatalf("the aiOla server did not start: %q\nstderr:\n%s", l, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the aiOla server did not start within 30 s\nstderr:\n%s", stderr.String())
-	}
-	if first.Versions["socket.io"] != socketIOVersion {
-		t.Fatalf("socket.io %q runs, want %s", first.Versions["socket.io"], socketIOVersion)
-	}
-	return &aiolaOfficial{URL: fmt.Sprintf("http://127.0.0.1:%d", first.Port), lines: lines, stdin: stdin}
-}
-
-// next returns the next line of kind, skipping others, within limit.
-func (s *aiolaOfficial) next(t *testing.T, kind string, limit time.Duration) json.RawMessage {
-	t.Helper()
-	timeout := time.After(limit)
-	for {
-		select {
-		case l, ok := <-s.lines:
-			if !ok {
-				t.Fatalf("the aiOla server ended before printing %s", kind)
-			}
-			var k struct{ Kind string }
-			if json.Unmarshal(l, &k) == nil && k.Kind == kind {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("the aiOla server printed no %s within %v", kind, limit)
-		}
-	}
+	s := startNodeServer(t, env, "the aiOla server", aiolaServerScript, args...)
+	return &aiolaOfficial{nodeServer: s, URL: fmt.Sprintf("http://127.0.0.1:%d", s.Port)}
 }
 
 // report ends the server and returns its report.

@@ -54,35 +54,51 @@ func requireSocketIO(t *testing.T) nodeEnv {
 }
 
 // sioServer is node/socketio-server.js running.
-type sioServer struct {
+type sioServer = nodeServer
+
+// nodeServer is a Node.js script that serves on loopback and reports on
+// stdout in JSON lines: {"kind":"listening","port":N,"versions":{…}} first,
+// then lines of other kinds.
+type nodeServer struct {
 	Port  int
 	Lines <-chan []byte // the JSON lines it printed after the first; closed at its end
 	stdin io.Closer
+	name  string // for messages: "the socket.io server"
 }
 
 // startSocketIOServer starts the official socket.io server with the given
 // ping timing, bounded by nodeRunLimit; it is stopped when the test ends.
 func startSocketIOServer(t *testing.T, env nodeEnv, pingInterval, pingTimeout int) *sioServer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), nodeRunLimit)
-	cmd := exec.CommandContext(ctx, env.node, socketIOScript,
+	return startNodeServer(t, env, "the socket.io server", socketIOScript,
 		"--ping-interval", fmt.Sprint(pingInterval), "--ping-timeout", fmt.Sprint(pingTimeout))
+}
+
+// startNodeServer starts script with args, bounded by nodeRunLimit, waits
+// for its first line and checks that it runs the pinned socket.io; it is
+// stopped (its stdin closed) when the test ends.
+func startNodeServer(t *testing.T, env nodeEnv, name, script string, args ...string) *nodeServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), nodeRunLimit)
+	cmd := exec.CommandContext(ctx, env.node, append([]string{script}, args...)...)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	lines := make(chan []byte, 64)
+	lines := make(chan []byte, 256)
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -103,7 +119,7 @@ func startSocketIOServer(t *testing.T, env nodeEnv, pingInterval, pingTimeout in
 		cancel()
 		<-scanned
 		if err != nil && !t.Failed() {
-			t.Errorf("the socket.io server: %v\nstderr:\n%s", err, stderr.String())
+			t.Errorf("%s: %v\nstderr:\n%s", name, err, stderr.String())
 		}
 	})
 	var first struct {
@@ -114,35 +130,35 @@ func startSocketIOServer(t *testing.T, env nodeEnv, pingInterval, pingTimeout in
 	select {
 	case l, ok := <-lines:
 		if !ok || json.Unmarshal(l, &first) != nil || first.Kind != "listening" {
-			t.Fatalf("the socket.io server did not start: %q\nstderr:\n%s", l, stderr.String())
+			t.Fatalf("%s did not start: %q\nstderr:\n%s", name, l, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the socket.io server did not start within 30 s\nstderr:\n%s", stderr.String())
+		t.Fatalf("%s did not start within 30 s\nstderr:\n%s", name, stderr.String())
 	}
 	if first.Versions["socket.io"] != socketIOVersion {
 		t.Fatalf("socket.io %q runs, want %s", first.Versions["socket.io"], socketIOVersion)
 	}
-	t.Logf("socket.io %s (engine.io %s, socket.io-parser %s) on port %d",
+	t.Logf("%s: socket.io %s (engine.io %s, socket.io-parser %s) on port %d", name,
 		first.Versions["socket.io"], first.Versions["engine.io"], first.Versions["socket.io-parser"], first.Port)
-	return &sioServer{Port: first.Port, Lines: lines, stdin: stdin}
+	return &nodeServer{Port: first.Port, Lines: lines, stdin: stdin, name: name}
 }
 
 // next returns the next line of kind, skipping others, within limit.
-func (s *sioServer) next(t *testing.T, kind string, limit time.Duration) json.RawMessage {
+func (s *nodeServer) next(t *testing.T, kind string, limit time.Duration) json.RawMessage {
 	t.Helper()
 	timeout := time.After(limit)
 	for {
 		select {
 		case l, ok := <-s.Lines:
 			if !ok {
-				t.Fatalf("the socket.io server ended before printing %s", kind)
+				t.Fatalf("%s ended before printing %s", s.name, kind)
 			}
 			var k struct{ Kind string }
 			if json.Unmarshal(l, &k) == nil && k.Kind == kind {
 				return l
 			}
 		case <-timeout:
-			t.Fatalf("the socket.io server printed no %s within %v", kind, limit)
+			t.Fatalf("%s printed no %s within %v", s.name, kind, limit)
 		}
 	}
 }
