@@ -58,7 +58,9 @@ type Event struct {
 }
 
 // The ends of a session that are not the WebSocket's, wrapped in the
-// *[transport.ClosedError] (with Code -1) that ReadEvent returns.
+// *[transport.ClosedError] that ReadEvent returns: with Code 1000 (a
+// normal end) for ErrServerDisconnect, the server's own way of ending a
+// session, and -1 for the others.
 var (
 	ErrServerDisconnect = errors.New("socketio: the server disconnected the namespace")
 	ErrEngineClosed     = errors.New("socketio: the server closed the Engine.IO session")
@@ -320,7 +322,11 @@ func (c *Conn) packet(msg []byte) (ev Event, ok bool, err error) {
 		if wrong != nil {
 			return malformed(wrong)
 		}
-		err := error(&transport.ClosedError{Code: -1, Err: fmt.Errorf("%w %s", ErrServerDisconnect, c.namespace)})
+		// The server ended the session as Socket.IO ends one normally
+		// (socket.disconnect() on its side): a normal end, like a close
+		// with 1000, whatever the WebSocket does next.
+		err := error(&transport.ClosedError{Code: int(websocket.StatusNormalClosure), Reason: "the server disconnected namespace " + c.namespace,
+			Err: fmt.Errorf("%w %s", ErrServerDisconnect, c.namespace)})
 		if c.closing.Load() {
 			err = io.EOF
 		}
