@@ -3,7 +3,7 @@
 // so that our protocol code never only agrees with itself. It
 // holds tests only.
 //
-// The tests run the vendor's SDK in a Node.js process, through the scripts
+// The tests run the vendor's SDK (or the official library it is built on) in a Node.js process, through the scripts
 // in node/ (whose package.json and package-lock.json pin the SDK exactly),
 // against servers started by the test:
 //
@@ -21,6 +21,21 @@
 //     aiOla) against a server built on the official socket.io package:
 //     binary events intact, pings answered, events both ways, a refused
 //     namespace, a disconnect by the server.
+//   - TestAiolaDialerAgainstOfficialServer and
+//     TestAiolaDialerOfficialServerRefusals run the aiOla dialect
+//     ([github.com/vachana-pipe/vachana-pipe/transport/aiola]) against
+//     node/aiola-server.js: aiOla's token endpoints and a Socket.IO server
+//     built on the official socket.io package, laid out as aiOla's service.
+//     The audio must arrive intact (SHA-256), keywords as the JS SDK sends
+//     them, transcripts back, a clean namespace disconnect, the auth session
+//     deleted; a refused key and the concurrency limit give their errors.
+//   - TestAiolaClientAgainstRefserver runs the official socket.io-client,
+//     configured as the aiOla JS SDK configures it (but WebSocket only: the
+//     reference server does not serve long polling), through the token flow
+//     against the reference server's aiOla mode, and checks both sides.
+//
+// The official aiOla SDK (@aiola/sdk) cannot be installed here (its
+// package is not served), so its code is not run; its sources were read.
 //
 // The tests need Node.js 18 or later and the pinned packages:
 //

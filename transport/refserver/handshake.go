@@ -22,11 +22,12 @@ const Path = "/stt/v3/stream"
 // handshake is what a valid upgrade request declares. It deliberately has no
 // field for the API key.
 type handshake struct {
-	service                    string // ServiceVachana or ServiceSarvam
+	service                    string // ServiceVachana, ServiceSarvam or ServiceAiola
 	requestID, lang, userAgent string
 	rate                       frame.Rate
 	hangover                   time.Duration
 	sarvam                     *sarvamParams // Sarvam only
+	aiola                      *aiolaParams  // aiOla only
 }
 
 // checkHandshake validates r like the real service does before the upgrade.
@@ -34,8 +35,12 @@ type handshake struct {
 // AcceptOptions (nil for defaults) may hold the key: use them for the
 // upgrade only.
 func (s *Server) checkHandshake(w http.ResponseWriter, r *http.Request, faults Faults) (handshake, *websocket.AcceptOptions, bool) {
-	if s.opts.Service == ServiceSarvam {
+	switch s.opts.Service {
+	case ServiceSarvam:
 		return s.checkSarvam(w, r, faults)
+	case ServiceAiola:
+		hs, ok := s.checkAiola(w, r, faults)
+		return hs, nil, ok
 	}
 	hs, ok := s.checkVachana(w, r, faults)
 	return hs, nil, ok

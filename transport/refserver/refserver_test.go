@@ -369,9 +369,13 @@ func TestInvalidOptions(t *testing.T) {
 		{"status 200", Options{Faults: Faults{RejectStatus: 200}}, "RejectStatus 200"},
 		{"status 700", Options{Faults: Faults{RejectStatus: 700}}, "RejectStatus 700"},
 		{"NaN threshold", Options{Threshold: math.NaN()}, "Threshold"},
-		{"unknown service", Options{Service: "whisper"}, `Options.Service "whisper" is not a service; use "vachana" (the default) or "sarvam"`},
+		{"unknown service", Options{Service: "whisper"}, `Options.Service "whisper" is not a service; use "vachana" (the default), "sarvam" or "aiola"`},
 		{"service in capitals", Options{Service: "Sarvam"}, `Options.Service "Sarvam"`},
 		{"unknown error field", Options{Service: ServiceSarvam, Faults: Faults{ErrorField: "detail"}}, `Faults.ErrorField "detail"`},
+		{"negative TokenTTL", Options{Service: ServiceAiola, TokenTTL: -time.Second}, "Options.TokenTTL -1s is negative"},
+		{"negative PingInterval", Options{Service: ServiceAiola, PingInterval: -1}, "Options.PingInterval"},
+		{"negative PingTimeout", Options{Service: ServiceAiola, PingTimeout: -1}, "Options.PingTimeout"},
+		{"negative MaxSessions", Options{Service: ServiceAiola, MaxSessions: -1}, "Options.MaxSessions -1 is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

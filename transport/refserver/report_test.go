@@ -60,7 +60,7 @@ func TestCadence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := cadence(tt.arrivals, tt.rate); got != tt.want {
+			if got := cadence(tt.arrivals, nil, tt.rate); got != tt.want {
 				t.Errorf("cadence = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -113,5 +113,53 @@ func TestReportStringSarvam(t *testing.T) {
 	r.BadMessages = 0
 	if got := r.String(); strings.Contains(got, "bad_messages") {
 		t.Errorf("String() = %q, want bad_messages only when some", got)
+	}
+}
+
+// dueAfter returns the due times of chunks of s16le audio of the given
+// sizes at rate r: each when the whole samples before it have played.
+func dueAfter(r frame.Rate, sizes ...int) []time.Duration {
+	due := make([]time.Duration, len(sizes))
+	var bytes int64
+	for i, n := range sizes {
+		due[i] = r.D(bytes / 2)
+		bytes += int64(n)
+	}
+	return due
+}
+
+// TestCadenceOfChunks: against due times, as for aiOla, each interval is
+// judged against the audio of the chunk before it, whatever its size.
+func TestCadenceOfChunks(t *testing.T) {
+	ms := time.Millisecond
+	sizes := func(n, size int) []int {
+		s := make([]int, n)
+		for i := range s {
+			s[i] = size
+		}
+		return s
+	}
+	tests := []struct {
+		name     string
+		arrivals []time.Duration
+		sizes    []int
+		want     frame.Cadence
+	}{
+		{"4096 bytes every 128 ms", steps(repeat(128, 9)...), sizes(10, 4096), frame.Cadence{Frames: 10}},
+		{"the SDKs' 8192 bytes every 256 ms", steps(repeat(256, 4)...), sizes(5, 8192), frame.Cadence{Frames: 5}},
+		{"sizes that vary, each on time", steps(128, 64, 256, 32), []int{4096, 2048, 8192, 1024, 100}, frame.Cadence{Frames: 5}},
+		{"half a sample left out", steps(128), []int{4097, 4096}, frame.Cadence{Frames: 2}},
+		{"2 ms late each", steps(repeat(130, 10)...), sizes(11, 4096), frame.Cadence{Frames: 11, P50: 2 * ms, P99: 2 * ms, Max: 2 * ms, Drift: 20 * ms}},
+		{"burst", steps(0, 0, 0), sizes(4, 4096), frame.Cadence{Frames: 4, P50: 128 * ms, P99: 128 * ms, Max: 128 * ms, Drift: -384 * ms}},
+		// Chunks of 4096 bytes sent 32 ms apart, as frames would be, are
+		// 96 ms early each (95 232 µs to 7 significant bits).
+		{"chunks of 4096 at frame cadence", steps(repeat(32, 3)...), sizes(4, 4096), frame.Cadence{Frames: 4, P50: 95232 * time.Microsecond, P99: 95232 * time.Microsecond, Max: 96 * ms, Drift: -288 * ms}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cadence(tt.arrivals, dueAfter(frame.Rate16k, tt.sizes...), frame.Rate16k); got != tt.want {
+				t.Errorf("cadence = %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

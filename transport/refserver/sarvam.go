@@ -168,6 +168,10 @@ func (d *sarvamDialect) readLimit() (int64, string) {
 	return sarvamReadLimit, fmt.Sprintf("a message exceeded the %d-byte read limit; send the audio in smaller messages", sarvamReadLimit)
 }
 
+// heartbeat is none: the server closes idle sessions instead
+// ([Options.IdleTimeout]).
+func (d *sarvamDialect) heartbeat() (any, time.Duration, time.Duration) { return nil, 0, 0 }
+
 // The JSON messages a Sarvam server sends, field for field as in the
 // sarvamai SDK's types (SpeechToTextStreamingResponse and its data types).
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,15 +14,20 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Server is a reference server for one service, Vachana v3 or Sarvam. Its
-// methods are safe for concurrent use.
+// Server is a reference server for one service: Vachana v3, Sarvam or aiOla.
+// Its methods are safe for concurrent use.
 type Server struct {
-	// URL is ws://127.0.0.1:PORT followed by the service's path ([Path] or
-	// [SarvamPath]) when the server was made by [Start], empty when made by
-	// [New].
+	// URL is ws://127.0.0.1:PORT followed by the service's path ([Path],
+	// [SarvamPath] or [AiolaPath]) when the server was made by [Start],
+	// empty when made by [New].
 	URL string
+	// BaseURL is http://127.0.0.1:PORT when the server was made by [Start],
+	// empty when made by [New]: an aiOla client's API base and auth base
+	// both.
+	BaseURL string
 
 	opts     Options
+	auth     *authStore    // aiOla only
 	closedCh chan struct{} // closed by Close
 	attempts atomic.Int64  // handshakes seen, for Faults.Sessions
 
@@ -63,6 +69,7 @@ func Start(opts *Options) (*Server, error) {
 		return nil, fmt.Errorf("refserver: listening on loopback: %w", err)
 	}
 	s.URL = "ws://" + ln.Addr().String() + s.path()
+	s.BaseURL = "http://" + ln.Addr().String()
 	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	s.serveDone = make(chan struct{})
 	go func() {
@@ -77,28 +84,40 @@ func newServer(opts *Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		opts:     o,
 		closedCh: make(chan struct{}),
 		sessions: make(map[*session]struct{}),
 		changed:  make(chan struct{}),
-	}, nil
+	}
+	if o.Service == ServiceAiola {
+		s.auth = newAuthStore(&s.opts)
+	}
+	return s, nil
 }
 
 // ServeHTTP checks the handshake, upgrades the connection and serves the
-// session until it ends, then publishes its [Report]. After [Server.Close]
-// it answers 503.
+// session until it ends, then publishes its [Report]. An aiOla server also
+// answers the token endpoints ([AiolaTokenPath], [AiolaSessionPath]). After
+// [Server.Close] it answers 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
 		const msg = "reference server: closed; start a new one"
-		if s.opts.Service == ServiceSarvam {
+		switch s.opts.Service {
+		case ServiceSarvam:
 			writeSarvamError(w, http.StatusServiceUnavailable, "internal_server_error", msg)
-		} else {
+		case ServiceAiola:
+			writeAiolaError(w, http.StatusServiceUnavailable, "SERVER_CLOSED", msg)
+		default:
 			writeError(w, http.StatusServiceUnavailable, "SERVER_CLOSED", msg)
 		}
 		return
 	}
 	defer s.handlers.Done()
+	if s.auth != nil && strings.HasPrefix(r.URL.Path, "/voip-auth/") {
+		s.auth.serve(w, r, s.opts.Keys)
+		return
+	}
 	faults := s.opts.Faults
 	if n := faults.Sessions; n > 0 && s.attempts.Add(1) > int64(n) {
 		faults = Faults{}
@@ -182,10 +201,24 @@ func (s *Server) WaitReports(ctx context.Context, n int) ([]Report, error) {
 	}
 }
 
+// LiveSessions returns the number of aiOla auth sessions that are live:
+// created, neither deleted nor expired. It is 0 for the other services.
+// A client that ends every run with DELETE /voip-auth/session, whatever
+// happened, leaves it where it found it.
+func (s *Server) LiveSessions() int {
+	if s.auth == nil {
+		return 0
+	}
+	return s.auth.live()
+}
+
 // path returns the path of the server's service.
 func (s *Server) path() string {
-	if s.opts.Service == ServiceSarvam {
+	switch s.opts.Service {
+	case ServiceSarvam:
 		return SarvamPath
+	case ServiceAiola:
+		return AiolaPath
 	}
 	return Path
 }

@@ -15,10 +15,10 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/transport"
 )
 
-// session is one upgraded connection of either service; its [dialect] words
+// session is one upgraded connection of any service; its [dialect] words
 // the messages. Its reader loop runs on the handler's goroutine; transcript,
-// drop and idle timers run on their own and are stopped or waited for before
-// the report is published.
+// drop and idle timers, and the heartbeat of a dialect that pings, run on
+// their own and are stopped or waited for before the report is published.
 type session struct {
 	opts   *Options
 	faults Faults // the server's, or none past Faults.Sessions
@@ -34,6 +34,14 @@ type session struct {
 	vad   *segmenter
 	rep   Report
 	first time.Time // arrival of the first audio message
+	// chunks says the audio messages are chunks of any size (aiOla's), not
+	// frames: due then holds when each was due (see [Report.Cadence]), and
+	// ragged says the last one was not a whole number of frames, a size
+	// violation unless it stays the last (see [Report.SizeViolations]).
+	// Reader goroutine only.
+	chunks bool
+	due    []time.Duration
+	ragged bool
 	// why, once set by a timer (DropAfter, idle), says why the session
 	// ended; the reader reports it instead of the Read error it caused.
 	why atomic.Pointer[string]
@@ -41,6 +49,13 @@ type session struct {
 	mu     sync.Mutex // guards rep.Segments: timers set Transcribed
 	timers []*time.Timer
 	idle   *time.Timer // Sarvam's idle limit, nil without one
+	// pongs carries the client's answers to the heartbeat's pings (one
+	// buffered); stopBeat, closed by a stall, stops the heartbeat.
+	pongs    chan struct{}
+	stopBeat chan struct{}
+	// left says the client ended the session (msgDisconnect, msgClose):
+	// however the connection then ends, the end is normal. Reader only.
+	left bool
 	// lastTranscript is closed when the latest segment's transcript has
 	// been sent (or given up); reader goroutine only.
 	lastTranscript chan struct{}
@@ -50,14 +65,16 @@ type session struct {
 func newSession(s *Server, c *websocket.Conn, hs handshake, faults Faults) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	ss := &session{
-		opts:   &s.opts,
-		faults: faults,
-		conn:   c,
-		hs:     hs,
-		ctx:    ctx,
-		cancel: cancel,
-		closed: s.closedCh,
-		vad:    newSegmenter(hs.rate, s.opts.Threshold, hs.hangover),
+		opts:     &s.opts,
+		faults:   faults,
+		conn:     c,
+		hs:       hs,
+		ctx:      ctx,
+		cancel:   cancel,
+		closed:   s.closedCh,
+		pongs:    make(chan struct{}, 1),
+		stopBeat: make(chan struct{}),
+		vad:      newSegmenter(hs.rate, s.opts.Threshold, hs.hangover),
 		rep: Report{
 			Service:    hs.service,
 			RequestID:  hs.requestID,
@@ -67,11 +84,18 @@ func newSession(s *Server, c *websocket.Conn, hs handshake, faults Faults) *sess
 			CloseCode:  -1,
 		},
 	}
-	if p := hs.sarvam; p != nil {
+	switch {
+	case hs.sarvam != nil:
 		ss.d = newSarvamDialect(hs, faults.ErrorField)
-		ss.rep.Params = p.all
-		ss.rep.Subprotocol = p.subprotocol
-	} else {
+		ss.rep.Params = hs.sarvam.all
+		ss.rep.Subprotocol = hs.sarvam.subprotocol
+	case hs.aiola != nil:
+		ss.d = newAiolaDialect(s.opts.PingInterval, s.opts.PingTimeout, faults.NoConnected)
+		ss.rep.Params = hs.aiola.all
+		ss.rep.AuthSession = hs.aiola.authSession
+		ss.rep.Events = map[string]int{}
+		ss.chunks = true
+	default:
 		ss.d = vachanaDialect{hs: hs, vadEvents: s.opts.VADEvents, noConnected: faults.NoConnected}
 	}
 	n, _ := ss.d.readLimit()
@@ -110,6 +134,10 @@ func (ss *session) serve() string {
 	if d := ss.opts.IdleTimeout; d > 0 {
 		ss.idle = ss.after(d, ss.idleClose)
 	}
+	if ping, interval, timeout := ss.d.heartbeat(); interval > 0 {
+		ss.wg.Add(1)
+		go ss.heartbeat(ping, interval, timeout)
+	}
 	for {
 		typ, p, err := ss.conn.Read(ss.ctx)
 		now := time.Now()
@@ -120,10 +148,35 @@ func (ss *session) serve() string {
 			ss.rep.TextMessages++
 		}
 		m := ss.d.parse(typ, p)
+		for _, r := range m.replies {
+			_ = ss.send(r)
+		}
+		if m.event != "" {
+			ss.countEvent(m.event)
+		}
 		switch m.kind {
 		case msgIgnored:
 		case msgConfig:
 			ss.rep.Configs++
+			if m.keywords != "" {
+				ss.rep.Keywords = append(ss.rep.Keywords, m.keywords)
+			}
+		case msgPong:
+			ss.rep.Pongs++
+			select {
+			case ss.pongs <- struct{}{}:
+			default: // one is waiting already
+			}
+		case msgDisconnect, msgClose:
+			if m.kind == msgDisconnect {
+				ss.rep.Disconnected = true
+			}
+			if !ss.left {
+				ss.left = true
+				// The client closes the connection next; if it does not,
+				// the server does.
+				ss.after(leaveGrace, func() { _ = ss.conn.Close(websocket.StatusNormalClosure, "the client left") })
+			}
 		case msgBad:
 			ss.rep.BadMessages++
 			_ = ss.send(ss.d.errorMsg(m.problem, m.code))
@@ -151,11 +204,15 @@ func (ss *session) receive(now time.Time, p []byte) {
 		ss.first = now
 	}
 	r.Arrivals = append(r.Arrivals, now.Sub(ss.first))
-	r.Frames++
-	r.Bytes += int64(len(p))
-	if len(p) != frame.Size {
+	if ss.chunks {
+		// Due when the audio before it has played: its whole samples.
+		ss.due = append(ss.due, r.SampleRate.D(r.Bytes/2))
+		ss.judgeChunk(len(p))
+	} else if len(p) != frame.Size {
 		r.SizeViolations++
 	}
+	r.Frames++
+	r.Bytes += int64(len(p))
 	if ss.opts.RecordAudio {
 		r.Audio = append(r.Audio, p...)
 	}
@@ -167,6 +224,23 @@ func (ss *session) receive(now time.Time, p []byte) {
 			continue
 		}
 		ss.endSegment(ev.seg, false)
+	}
+}
+
+// judgeChunk counts the size violations of a chunk of n bytes, as
+// [Report.SizeViolations] defines them for chunks: at once when it is empty
+// or ends in half a sample; when the next chunk comes when it is not a
+// whole number of frames, since only the last chunk may end between two.
+func (ss *session) judgeChunk(n int) {
+	if ss.ragged {
+		ss.rep.SizeViolations++ // it was not the last
+	}
+	ss.ragged = false
+	switch {
+	case n == 0 || n%2 != 0:
+		ss.rep.SizeViolations++
+	case n%frame.Size != 0:
+		ss.ragged = true
 	}
 }
 
@@ -233,10 +307,12 @@ func (ss *session) fault() (why string, end bool) {
 		return fmt.Sprintf("fault: dropped the connection after %d frames", n), true
 	}
 	if n == f.StallAfterFrames {
-		// A stalled server does nothing more, not even close an idle session.
+		// A stalled server does nothing more, not even close an idle
+		// session or ping.
 		if ss.idle != nil && ss.idle.Stop() {
 			ss.wg.Done()
 		}
+		close(ss.stopBeat)
 		select {
 		case <-ss.closed:
 		case <-ss.ctx.Done(): // DropAfter fired
@@ -257,6 +333,66 @@ func (ss *session) idleClose() {
 	_ = ss.conn.Close(websocket.StatusNormalClosure, "no audio received for "+d)
 }
 
+// maxEventNames bounds the names [Report.Events] keeps; the events of
+// further names are counted under "(other)", and a name is cut to 64 bytes,
+// so that a hostile client cannot grow a report without bound.
+const maxEventNames = 64
+
+// countEvent counts an event by name in the report.
+func (ss *session) countEvent(name string) {
+	if len(name) > 64 {
+		name = name[:64] + "…"
+	}
+	if _, ok := ss.rep.Events[name]; !ok && len(ss.rep.Events) >= maxEventNames {
+		name = "(other)"
+	}
+	ss.rep.Events[name]++
+}
+
+// leaveGrace is how long a session waits, after the client left
+// (msgDisconnect, msgClose), for the client to close the connection before
+// the server closes it with status 1000.
+const leaveGrace = 5 * time.Second
+
+// heartbeat sends ping every interval and drops the connection when no pong
+// comes within timeout of one, as an Engine.IO server does. It runs on its
+// own goroutine, counted in ss.wg, until the session ends or stalls.
+func (ss *session) heartbeat(ping any, interval, timeout time.Duration) {
+	defer ss.wg.Done()
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ss.ctx.Done():
+			return
+		case <-ss.stopBeat:
+			return
+		}
+		select {
+		case <-ss.pongs: // an unsolicited pong answers nothing
+		default:
+		}
+		if ss.send(ping) != nil {
+			return // the connection is failing; the reader says why
+		}
+		t.Reset(timeout)
+		select {
+		case <-ss.pongs:
+		case <-t.C:
+			why := fmt.Sprintf("ping timeout: no pong within %v of a ping; dropped the connection", timeout)
+			ss.why.Store(&why)
+			ss.abort()
+			return
+		case <-ss.ctx.Done():
+			return
+		case <-ss.stopBeat:
+			return
+		}
+		t.Reset(interval)
+	}
+}
+
 // readErr explains an error from Read (or from the first Write), recording
 // the client's close status when there is one.
 func (ss *session) readErr(err error) string {
@@ -266,6 +402,10 @@ func (ss *session) readErr(err error) string {
 			ss.rep.CloseCode = code // the client echoed the idle close
 		}
 		return *why
+	}
+	if ss.left {
+		ss.rep.CloseCode = code
+		return "" // the client had left: however it went, the end is normal
 	}
 	select {
 	case <-ss.closed:
@@ -312,12 +452,16 @@ func (ss *session) finish() Report {
 	if seg, ok := ss.vad.Open(); ok {
 		r.Segments = append(r.Segments, seg)
 	}
-	r.Cadence = cadence(r.Arrivals, r.SampleRate)
+	r.Cadence = cadence(r.Arrivals, ss.due, r.SampleRate)
 	return r
 }
 
-// send writes v as one JSON text message.
+// send writes v as one text message: a rawText as it is, anything else as
+// JSON.
 func (ss *session) send(v any) error {
+	if r, ok := v.(rawText); ok {
+		return ss.conn.Write(ss.ctx, websocket.MessageText, r)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ func (d vachanaDialect) errorMsg(text, _ string) any {
 	return errorEvent{Type: "error", Message: text, Timestamp: timestamp()}
 }
 
+// heartbeat is none: Vachana clients ping.
+func (d vachanaDialect) heartbeat() (any, time.Duration, time.Duration) { return nil, 0, 0 }
+
 // vachanaReadLimit is the largest message a Vachana session accepts; the
 // real frames are 1024 bytes.
 const vachanaReadLimit = 64 << 10
