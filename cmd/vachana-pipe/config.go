@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
 	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
@@ -30,8 +32,9 @@ const usageText = `Usage:
   vachana-pipe serve [flags]      run the local reference server
 
 Streams audio to Gnani's Vachana realtime speech-to-text (v3), or with
--service sarvam to Sarvam AI's, in frames of exactly 1024 bytes at
-real-time cadence, and prints each transcript on a line.
+-service sarvam to Sarvam AI's, or with -service aiola to aiOla's, in
+frames of exactly 1024 bytes at real-time cadence, and prints each
+transcript on a line.
 INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
 streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
 and -in-channels, at any rate: it is mixed to mono and resampled to -rate
@@ -47,6 +50,9 @@ Environment:
   VACHANA_URL     the Vachana endpoint, when -url is not given
   SARVAM_API_KEY  the Sarvam API key (-service sarvam)
   SARVAM_URL      the Sarvam endpoint (-service sarvam)
+  AIOLA_API_KEY   the aiOla API key (-service aiola)
+  AIOLA_API_URL   aiOla's API base (-service aiola)
+  AIOLA_AUTH_URL  aiOla's auth base (-service aiola)
 
 Services:
   vachana (default): binary frames; -lang default en-IN; -rate 8000, 16000,
@@ -56,15 +62,26 @@ Services:
     -high-vad-sensitivity are Sarvam's alone. While a live input gives no
     audio for 5s, silence is sent at cadence (Sarvam closes a connection
     after about 60s without audio); -stats counts it.
+  aiola: Socket.IO; the key is exchanged for a token at -auth-url, and the
+    auth session is deleted when the run ends (a second Ctrl-C still
+    deletes it, waiting 2s at most), freeing the key's concurrency slot;
+    -url is the API base (http:// only to loopback, or with -insecure);
+    -rate 16000 only; chunks of 4 frames (128 ms); -lang default en;
+    -workflow and -keywords are aiOla's alone. aiOla sends no segment ends:
+    a transcript confirms the speech detected here before it, for the
+    replay, and a transcript that does not come is warned about, not an
+    error.
 
 Interrupts:
   The first Ctrl-C or SIGTERM stops reading, sends the tail silence, waits
   for outstanding transcripts, closes normally, prints the stats and exits
-  130; a second one exits at once.
+  130; a second one aborts the run and exits (for aiOla after deleting the
+  auth session, 2s at most; 3s at most in all, a third one exits at once).
 
 Exit codes:
   0 ok; 2 bad usage or bad input; 3 could not connect or the handshake was
-  rejected (HTTP status, TLS, a rejected key, no connected event); 4 the stream failed (the
+  rejected (HTTP status, TLS, a rejected key, aiOla's concurrency limit,
+  no connected event); 4 the stream failed (the
   session was lost and could not be replaced, the server stopped reading,
   transcripts still missing at the drain limit, writing -o failed);
   130 interrupted.
@@ -74,9 +91,12 @@ Exit codes:
 type config struct {
 	service         *service
 	url, key, lang  string
-	model, mode     string // Sarvam
-	highVAD         bool   // Sarvam
-	tailSet         bool   // -tail-silence was given; else the service's need
+	model, mode     string            // Sarvam
+	highVAD         bool              // Sarvam
+	authURL         string            // aiOla
+	workflow        string            // aiOla
+	keywords        map[string]string // aiOla
+	tailSet         bool              // -tail-silence was given; else the service's need
 	rate            frame.Rate
 	json            bool
 	out             string
@@ -104,6 +124,7 @@ func (c *config) connects() bool { return c.out == "" }
 // textFlags holds the flags that are parsed into config after fs.Parse.
 type textFlags struct {
 	quality, format, inEncoding, keyFile, service string
+	keywords                                      string // -keywords FILE
 	pace                                          pacing
 }
 
@@ -179,6 +200,9 @@ func (c *config) complete(fs *flag.FlagSet, t *textFlags, getenv func(string) st
 	if err := c.setEndpoint(getenv); err != nil {
 		return err
 	}
+	if err := c.setKeywords(t.keywords, readFile); err != nil {
+		return err
+	}
 	if c.version {
 		return nil
 	}
@@ -194,7 +218,7 @@ func (c *config) checkService() error {
 	if c.lang == "" {
 		return fmt.Errorf("-lang: empty; give a language code such as %s (%s: %s)", s.defaultLang, s.title, strings.Join(s.languages, " "))
 	}
-	if c.connects() && !slices.Contains(s.languages, c.lang) {
+	if c.connects() && len(s.languages) > 0 && !slices.Contains(s.languages, c.lang) {
 		c.warnings = append(c.warnings, fmt.Errorf("-lang %q is not one of %s's documented codes (%s): sending it as given", c.lang, s.title, strings.Join(s.languages, " ")))
 	}
 	if s.name != "sarvam" {
@@ -214,16 +238,19 @@ func (c *config) checkService() error {
 func defineFlags(c *config, t *textFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("vachana-pipe", flag.ContinueOnError)
 	fs.StringVar(&t.service, "service", services[0].name, "the speech-to-text service: "+serviceNames)
-	fs.StringVar(&c.url, "url", "", "service endpoint (env VACHANA_URL or SARVAM_URL; default "+vachana.DefaultURL+" or "+sarvam.DefaultURL+")")
-	fs.StringVar(&c.key, "key", "", "API key; never printed, but visible to other users in ps: GNANI_API_KEY / SARVAM_API_KEY or -key-file is safer")
+	fs.StringVar(&c.url, "url", "", "service endpoint (env VACHANA_URL, SARVAM_URL or AIOLA_API_URL; default "+vachana.DefaultURL+", "+sarvam.DefaultURL+" or, aiOla's API base, "+aiola.DefaultAPIURL+")")
+	fs.StringVar(&c.authURL, "auth-url", "", "aiOla only: the base of the token exchange (env "+authURLEnv+"; default "+aiola.DefaultAuthURL+")")
+	fs.StringVar(&c.key, "key", "", "API key; never printed, but visible to other users in ps: GNANI_API_KEY / SARVAM_API_KEY / AIOLA_API_KEY or -key-file is safer")
 	fs.StringVar(&t.keyFile, "key-file", "", "read the API key from the file `PATH` (one trailing newline is ignored)")
-	fs.StringVar(&c.lang, "lang", "", "language code (default "+vachana.DefaultLang+" for Vachana, "+sarvam.DefaultLang+" (detect) for Sarvam): "+strings.Join(vachana.Languages, " ")+" …")
-	fs.IntVar((*int)(&c.rate), "rate", int(pipeline.DefaultRate), "sample rate of the stream: "+rateList(vachana.Rates)+" (Sarvam: "+rateList(sarvam.Rates)+"); input at another rate is resampled")
+	fs.StringVar(&c.lang, "lang", "", "language code (default "+vachana.DefaultLang+" for Vachana, "+sarvam.DefaultLang+" (detect) for Sarvam, "+aiola.DefaultLang+" for aiOla): "+strings.Join(vachana.Languages, " ")+" …")
+	fs.IntVar((*int)(&c.rate), "rate", int(pipeline.DefaultRate), "sample rate of the stream: "+rateList(vachana.Rates)+" (Sarvam: "+rateList(sarvam.Rates)+"; aiOla: "+rateList(aiola.Rates)+"); input at another rate is resampled")
 	fs.StringVar(&c.model, "model", sarvam.DefaultModel, "Sarvam only: the model: "+strings.Join(sarvam.Models, " "))
 	fs.StringVar(&c.mode, "mode", sarvam.DefaultMode, "Sarvam only: "+strings.Join(sarvam.Modes, ", "))
 	fs.BoolVar(&c.highVAD, "high-vad-sensitivity", false, "Sarvam only: end segments on shorter pauses (the tail silence becomes 0.5s)")
+	fs.StringVar(&c.workflow, "workflow", aiola.DefaultWorkflow, "aiOla only: the workflow id (flow_id)")
+	fs.StringVar(&t.keywords, "keywords", "", "aiOla only: a JSON `FILE` of keywords, {\"spoken\": \"written\", …}, sent in the query and with set_keywords")
 	fs.StringVar(&t.quality, "quality", resample.High.String(), "resampling quality: quick, low, medium, high or very-high")
-	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts)")
+	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts; for aiOla client_event, the event's name)")
 	fs.StringVar(&c.out, "o", "", "write the frames to this file (- for stdout, not a terminal) instead of connecting")
 	fs.Var(&t.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
 	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none; unset: 0.5s for Sarvam with -high-vad-sensitivity)")
@@ -235,7 +262,7 @@ func defineFlags(c *config, t *textFlags) *flag.FlagSet {
 	fs.BoolVar(&c.stats, "stats", false, "print a summary on stderr at the end: frames, bytes, padding, cadence, segments, latency")
 	fs.BoolVar(&c.local, "local", false, "start the local reference server in-process and stream to it (no key, no network)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print no progress line and no warnings on stderr (errors still)")
-	fs.BoolVar(&c.insecure, "insecure", false, "allow sending the key over plain ws:// to a host that is not loopback")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow sending the key over plain ws:// or http:// to a host that is not loopback")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.StringVar(&t.format, "format", "auto", "input format: auto (WAV if it starts with a RIFF header or is named *.wav, raw otherwise), wav or raw")
 	fs.StringVar(&t.inEncoding, "in-encoding", source.S16LE.String(), "raw input sample encoding: "+source.EncodingNames)
@@ -318,7 +345,7 @@ func (c *config) checkRanges() error {
 		ok       bool
 		accepted string
 	}{
-		{"rate", c.rate, slices.Contains(c.service.rates, c.rate), rateList(c.service.rates) + ", the rates " + c.service.title + " takes"},
+		{"rate", c.rate, slices.Contains(c.service.rates, c.rate), rateAccepted(c.service)},
 		{"in-rate", c.inRate, c.inRate >= 1 && c.inRate <= frame.MaxRate, fmt.Sprintf("1 to %d Hz, or omit -in-rate to mean the -rate", frame.MaxRate)},
 		{"in-channels", c.inChans, c.inChans >= 1 && c.inChans <= source.MaxChannels, fmt.Sprintf("1 to %d", source.MaxChannels)},
 		{"tail-silence", c.tail, c.tail >= 0, "0 (none) or more"},
@@ -336,12 +363,53 @@ func (c *config) checkRanges() error {
 	return nil
 }
 
+// rateAccepted says which -rate s takes.
+func rateAccepted(s *service) string {
+	if len(s.rates) == 1 {
+		return fmt.Sprintf("%d, the only rate %s takes (input at another rate is resampled to it)", int(s.rates[0]), s.title)
+	}
+	return rateList(s.rates) + ", the rates " + s.title + " takes"
+}
+
 // setEndpoint takes the URL from -url, the service's environment variable
-// or its default.
+// or its default; for aiOla also the auth base, from -auth-url, its
+// variable or its default.
 func (c *config) setEndpoint(getenv func(string) string) error {
 	c.url = cmp.Or(c.url, getenv(c.service.urlEnv), c.service.defaultURL)
-	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return fmt.Errorf("-url %s: not a ws:// or wss:// URL", transport.Redact(c.url))
+	if !c.service.httpURL {
+		if u, err := url.Parse(c.url); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return fmt.Errorf("-url %s: not a ws:// or wss:// URL", transport.Redact(c.url))
+		}
+		return nil
+	}
+	c.authURL = cmp.Or(c.authURL, getenv(authURLEnv), aiola.DefaultAuthURL)
+	for _, f := range []struct{ flag, url, env string }{{"url", c.url, c.service.urlEnv}, {"auth-url", c.authURL, authURLEnv}} {
+		if u, err := url.Parse(f.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-%s %s: not an http:// or https:// URL (%s's base, e.g. its default; env %s)", f.flag, transport.Redact(f.url), c.service.title, f.env)
+		}
+	}
+	return nil
+}
+
+// setKeywords reads -keywords: a JSON object of strings, what is spoken
+// to how it is written.
+func (c *config) setKeywords(name string, readFile func(string) ([]byte, error)) error {
+	if name == "" {
+		return nil
+	}
+	b, err := readFile(name)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("-keywords %s: cannot read it: %v", name, err)
+	}
+	if err := json.Unmarshal(b, &c.keywords); err != nil {
+		return fmt.Errorf("-keywords %s: not a JSON object of strings, {\"spoken\": \"written\", …}: %v", name, err)
+	}
+	if c.keywords == nil {
+		return fmt.Errorf("-keywords %s: null; give a JSON object of strings, {\"spoken\": \"written\", …}", name)
 	}
 	return nil
 }
@@ -368,6 +436,11 @@ func (c *config) setKey(set map[string]bool, keyFile string, getenv func(string)
 	}
 	if c.key == "" {
 		return fmt.Errorf("no API key: set %s or pass -key-file or -key (or try -local to use the built-in reference server)", c.service.keyEnv)
+	}
+	if c.service.httpURL {
+		if err := checkPlaintext(c.authURL, c.insecure); err != nil {
+			return err // the key itself goes to the auth base
+		}
 	}
 	return checkPlaintext(c.url, c.insecure)
 }
@@ -396,14 +469,14 @@ func readKey(name string, readFile func(string) ([]byte, error)) (string, error)
 	return key, nil
 }
 
-// checkPlaintext refuses to send a key over unencrypted ws:// to anything but
-// loopback, unless allowed.
+// checkPlaintext refuses to send a key (or a token made from it) over
+// unencrypted ws:// or http:// to anything but loopback, unless allowed.
 func checkPlaintext(rawURL string, allow bool) error {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "ws" || allow || isLoopback(u.Hostname()) {
+	if err != nil || u.Scheme != "ws" && u.Scheme != "http" || allow || isLoopback(u.Hostname()) {
 		return nil
 	}
-	return fmt.Errorf("refusing to send the API key unencrypted to %s over ws://: use wss://, or pass -insecure if you really mean it", u.Hostname())
+	return fmt.Errorf("refusing to send the API key unencrypted to %s over %s://: use %ss://, or pass -insecure if you really mean it", u.Hostname(), u.Scheme, u.Scheme)
 }
 
 // isLoopback reports whether host (a name or an IP address) is this machine

@@ -14,6 +14,7 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
+	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
 	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
@@ -40,6 +41,7 @@ func defaults() *config {
 		service:        services[0],
 		model:          sarvam.DefaultModel,
 		mode:           sarvam.DefaultMode,
+		workflow:       aiola.DefaultWorkflow,
 		url:            vachana.DefaultURL,
 		key:            "env-key",
 		lang:           vachana.DefaultLang,
@@ -118,6 +120,16 @@ func TestParseConfig(t *testing.T) {
 			c.service, c.url, c.lang, c.model = services[1], sarvam.DefaultURL, sarvam.DefaultLang, "saaras:v9"
 			c.warnings = []error{errors.New(`-model "saaras:v9" is not one of Sarvam's documented streaming models (saaras:v3 saaras:v4 saarika:v2.5): sending it as given`)}
 		}},
+		{"-service aiola: its key, URLs and language", []string{"-service", "aiola"}, map[string]string{"GNANI_API_KEY": "vachana-key", "AIOLA_API_KEY": "env-key"}, nil, func(c *config) {
+			c.service, c.url, c.authURL, c.lang = services[2], aiola.DefaultAPIURL, aiola.DefaultAuthURL, aiola.DefaultLang
+		}},
+		{"AIOLA_API_URL and AIOLA_AUTH_URL", []string{"-service", "aiola"}, map[string]string{"AIOLA_API_KEY": "env-key", "AIOLA_API_URL": "http://127.0.0.1:9", "AIOLA_AUTH_URL": "http://localhost:9/auth", "VACHANA_URL": "wss://v.example/x"}, nil, func(c *config) {
+			c.service, c.url, c.authURL, c.lang = services[2], "http://127.0.0.1:9", "http://localhost:9/auth", aiola.DefaultLang
+		}},
+		{"aiOla's flags", []string{"-service", "aiola", "-workflow", "wf-1", "-keywords", "kw.json", "-lang", "de", "-url", "https://a.example", "-auth-url", "https://b.example"}, map[string]string{"AIOLA_API_KEY": "env-key"}, map[string]string{"kw.json": `{"eye ola": "aiOla"}`}, func(c *config) {
+			c.service, c.url, c.authURL, c.lang, c.workflow = services[2], "https://a.example", "https://b.example", "de", "wf-1"
+			c.keywords = map[string]string{"eye ola": "aiOla"}
+		}},
 		{"-reconnects 0: none", []string{"-reconnects", "0"}, nil, nil, func(c *config) { c.reconnects = 0 }},
 		{"durations", []string{"-drain-timeout", "1ms", "-replay", "2s", "-stall-timeout", "3s", "-connect-timeout", "4s"}, nil, nil, func(c *config) {
 			c.drain, c.replay, c.stall, c.connectTimeout = 1e6, 2e9, 3e9, 4e9
@@ -149,7 +161,7 @@ func TestParseConfig(t *testing.T) {
 func TestParseConfigErrors(t *testing.T) {
 	t.Setenv("GNANI_API_KEY", "process-key")
 	env := map[string]string{"GNANI_API_KEY": "env-key"}
-	files := map[string]string{"/empty": "", "/newline": "\n", "/two": "a\nb\n", "/k": "k"}
+	files := map[string]string{"/empty": "", "/newline": "\n", "/two": "a\nb\n", "/k": "k", "bad.json": `["a"]`}
 	tests := []struct {
 		name string
 		args []string
@@ -164,12 +176,20 @@ func TestParseConfigErrors(t *testing.T) {
 		{"-rate 0", []string{"-rate", "0"}, nil, "-rate 0: out of range; accepted: 8000, 16000, 44100 or 48000, the rates Vachana takes"},
 		{"-in-rate 0", []string{"-in-rate", "0"}, nil, "-in-rate 0: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
 		{"-lang empty", []string{"-lang="}, nil, "-lang: empty; give a language code such as en-IN (Vachana: bn-IN en-IN gu-IN hi-IN kn-IN ml-IN mr-IN pa-IN ta-IN te-IN)"},
-		{"-service unknown", []string{"-service", "deepgram"}, nil, `-service "deepgram": not a service this tool speaks; use vachana or sarvam`},
+		{"-service unknown", []string{"-service", "deepgram"}, nil, `-service "deepgram": not a service this tool speaks; use vachana, sarvam or aiola`},
 		{"Sarvam's flag for Vachana", []string{"-model", "saaras:v3"}, nil, "-model is a flag of Sarvam, which Vachana does not understand: drop it, or add -service sarvam"},
 		{"Sarvam's bool flag for Vachana", []string{"-high-vad-sensitivity"}, nil, "-high-vad-sensitivity is a flag of Sarvam, which Vachana does not understand: drop it, or add -service sarvam"},
 		{"Sarvam -rate 44100", []string{"-service", "sarvam", "-rate", "44100"}, map[string]string{"SARVAM_API_KEY": "k"}, "-rate 44100: out of range; accepted: 8000 or 16000, the rates Sarvam takes"},
 		{"Sarvam -mode", []string{"-service", "sarvam", "-mode", "summarise"}, map[string]string{"SARVAM_API_KEY": "k"}, `-mode "summarise": not a mode of Sarvam's; use transcribe, translate, verbatim, translit, codemix`},
 		{"Sarvam without its key", []string{"-service", "sarvam"}, nil, "no API key: set SARVAM_API_KEY or pass -key-file or -key (or try -local to use the built-in reference server)"},
+		{"aiOla -rate 8000", []string{"-service", "aiola", "-rate", "8000"}, map[string]string{"AIOLA_API_KEY": "k"}, "-rate 8000: out of range; accepted: 16000, the only rate aiOla takes (input at another rate is resampled to it)"},
+		{"aiOla without its key", []string{"-service", "aiola"}, nil, "no API key: set AIOLA_API_KEY or pass -key-file or -key (or try -local to use the built-in reference server)"},
+		{"aiOla's flag for Sarvam", []string{"-service", "sarvam", "-workflow", "w"}, map[string]string{"SARVAM_API_KEY": "k"}, "-workflow is a flag of aiOla, which Sarvam does not understand: drop it, or add -service aiola"},
+		{"aiOla ws:// URL", []string{"-service", "aiola", "-url", "wss://apis.aiola.ai"}, map[string]string{"AIOLA_API_KEY": "k"}, "-url wss://apis.aiola.ai: not an http:// or https:// URL (aiOla's base, e.g. its default; env AIOLA_API_URL)"},
+		{"aiOla plain http elsewhere", []string{"-service", "aiola", "-url", "http://apis.example"}, map[string]string{"AIOLA_API_KEY": "k"}, "refusing to send the API key unencrypted to apis.example over http://: use https://, or pass -insecure if you really mean it"},
+		{"aiOla auth over plain http elsewhere", []string{"-service", "aiola", "-auth-url", "http://auth.example"}, map[string]string{"AIOLA_API_KEY": "k"}, "refusing to send the API key unencrypted to auth.example over http://: use https://, or pass -insecure if you really mean it"},
+		{"aiOla keywords not a file", []string{"-service", "aiola", "-keywords", "missing.json"}, map[string]string{"AIOLA_API_KEY": "k"}, "-keywords missing.json: cannot read it: file does not exist"},
+		{"aiOla keywords not an object", []string{"-service", "aiola", "-keywords", "bad.json"}, map[string]string{"AIOLA_API_KEY": "k"}, `-keywords bad.json: not a JSON object of strings, {"spoken": "written", …}: json: cannot unmarshal array into Go value of type map[string]string`},
 		{"-in-rate -8000", []string{"-in-rate", "-8000"}, nil, "-in-rate -8000: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
 		{"-in-rate 768001", []string{"-in-rate", "768001"}, nil, "-in-rate 768001: out of range; accepted: 1 to 768000 Hz, or omit -in-rate to mean the -rate"},
 		{"-in-channels 0", []string{"-in-channels", "0"}, nil, "-in-channels 0: out of range; accepted: 1 to 64"},
@@ -216,7 +236,7 @@ func TestParseConfigHelp(t *testing.T) {
 	if c != nil || !errors.Is(err, errHelp) || exitCode(err) != exitOK {
 		t.Fatalf("-h: %v, exit %d", err, exitCode(err))
 	}
-	for _, want := range []string{usageText, exitText, "-key-file PATH", "GNANI_API_KEY / SARVAM_API_KEY or -key-file is safer", "(default 1s)", "default en-IN for Vachana, unknown (detect) for Sarvam", "-service sarvam"} {
+	for _, want := range []string{usageText, exitText, "-key-file PATH", "GNANI_API_KEY / SARVAM_API_KEY / AIOLA_API_KEY or -key-file is safer", "(default 1s)", "default en-IN for Vachana, unknown (detect) for Sarvam, en for aiOla", "-service sarvam"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("-h lacks %q:\n%s", want, stderr)
 		}

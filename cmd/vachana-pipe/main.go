@@ -1,11 +1,13 @@
 // Command vachana-pipe streams audio to Gnani's Vachana realtime
 // speech-to-text service (v3), or with -service sarvam to Sarvam AI's
-// streaming speech-to-text, and prints the transcripts.
+// streaming speech-to-text, or with -service aiola to aiOla's, and prints
+// the transcripts.
 //
 //	ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
 //	vachana-pipe -local testdata/speech-16k.s16le
 //	vachana-pipe -service sarvam -local testdata/speech-16k.s16le
-//	vachana-pipe serve [-service sarvam]
+//	vachana-pipe -service aiola -local testdata/speech-16k.s16le
+//	vachana-pipe serve [-service sarvam|aiola]
 //
 // Run "vachana-pipe -h" for the flags and exit codes.
 package main
@@ -17,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // Exit codes.
@@ -58,19 +61,28 @@ func exitCode(err error) int {
 
 func main() {
 	// The first SIGINT or SIGTERM stops the run gracefully; a second one
-	// ends the process at once. One channel receives both, so a second
+	// ends the process. One channel receives both, so a second
 	// signal cannot slip between two registrations.
+	// The second aborts the run, whose cleanup (ending a service's auth
+	// session: aiOla's) is bounded by abortCleanup; a third, or the
+	// cleanup overrunning, ends the process there and then.
 	stop, interrupt := context.WithCancel(context.Background())
-	signals := make(chan os.Signal, 2)
+	abort, aborted := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 3)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-signals
 		interrupt()
 		<-signals
-		fmt.Fprintln(os.Stderr, "vachana-pipe: interrupted again: exiting now")
+		fmt.Fprintln(os.Stderr, "vachana-pipe: interrupted again: aborting (a third interrupt exits at once)")
+		aborted()
+		select {
+		case <-signals:
+		case <-time.After(abortCleanup + time.Second):
+		}
 		os.Exit(exitInterrupted)
 	}()
-	err := run(context.Background(), stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	err := run(abort, stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintf(os.Stderr, "vachana-pipe: %v\n", err)

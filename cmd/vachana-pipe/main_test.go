@@ -10,21 +10,23 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
-	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
+	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
 // cliEnv are the environment variables the command reads.
-var cliEnv = []string{"GNANI_API_KEY", "VACHANA_URL", "SARVAM_API_KEY", "SARVAM_URL"}
+var cliEnv = []string{"GNANI_API_KEY", "VACHANA_URL", "SARVAM_API_KEY", "SARVAM_URL", "AIOLA_API_KEY", "AIOLA_API_URL", authURLEnv}
 
 func TestMain(m *testing.M) {
 	// No key or endpoint of the machine's reaches a test. Parallel tests
@@ -110,15 +112,30 @@ func startServer(t *testing.T, s cliService, opts *refserver.Options) *refserver
 	return srv
 }
 
+// lastReport returns the report of the last session srv has seen end,
+// waiting for one: for a server that saw one session, its report.
 func lastReport(t *testing.T, srv *refserver.Server) refserver.Report {
+	t.Helper()
+	reps := waitReports(t, srv, 1)
+	return reps[len(reps)-1]
+}
+
+// nthReport returns the report of the n-th session to end on srv, waiting
+// for it: a run's session may end on the server after the run returned.
+func nthReport(t *testing.T, srv *refserver.Server, n int) refserver.Report {
+	t.Helper()
+	return waitReports(t, srv, n)[n-1]
+}
+
+func waitReports(t *testing.T, srv *refserver.Server, n int) []refserver.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	reps, err := srv.WaitReports(ctx, 1)
+	reps, err := srv.WaitReports(ctx, n)
 	if err != nil {
-		t.Fatalf("no session report: %v", err)
+		t.Fatalf("not %d session reports: %v", n, err)
 	}
-	return reps[len(reps)-1]
+	return reps
 }
 
 func readSpeech(t *testing.T) []byte {
@@ -150,8 +167,10 @@ func checkTranscripts(t *testing.T, stdout string) {
 // want and ended normally.
 func checkSession(t *testing.T, s cliService, rep refserver.Report, want []byte) {
 	t.Helper()
-	if rep.SizeViolations != 0 || rep.Bytes != int64(rep.Frames)*frame.Size {
-		t.Errorf("frames not all %d bytes: %d frames, %d bytes, %d violations", frame.Size, rep.Frames, rep.Bytes, rep.SizeViolations)
+	// Frames of 1024 bytes, or aiOla's chunks of 4 frames, only the last
+	// shorter, and in whole frames: violations count any other size.
+	if chunks := (rep.Bytes + int64(s.chunk) - 1) / int64(s.chunk); rep.SizeViolations != 0 || int64(rep.Frames) != chunks || rep.Bytes%frame.Size != 0 {
+		t.Errorf("audio not in messages of %d bytes: %d messages, %d bytes, %d violations", s.chunk, rep.Frames, rep.Bytes, rep.SizeViolations)
 	}
 	if !bytes.Equal(rep.Audio, want) {
 		t.Errorf("server received %d bytes, want %d (input + padding + tail), equal=%v", len(rep.Audio), len(want), bytes.Equal(rep.Audio, want))
@@ -167,7 +186,11 @@ func checkSession(t *testing.T, s cliService, rep refserver.Report, want []byte)
 	if rep.Service != s.name || !strings.HasPrefix(rep.UserAgent, "vachana-pipe/") || rep.Lang != s.lang {
 		t.Errorf("handshake: service %q, user agent %q, lang %q; want %q, vachana-pipe/…, %q", rep.Service, rep.UserAgent, rep.Lang, s.name, s.lang)
 	}
-	if !s.sarvam() {
+	switch {
+	case s.aiola():
+		checkAiolaSession(t, rep)
+		return
+	case !s.sarvam():
 		// Vachana's request id is the client's x-api-request-id; a Sarvam
 		// report's is the server's own.
 		if !strings.HasPrefix(rep.RequestID, "req_") {
@@ -185,6 +208,27 @@ func checkSession(t *testing.T, s cliService, rep refserver.Report, want []byte)
 	}
 }
 
+// executionID is an execution_id as the command makes them.
+var executionID = regexp.MustCompile(`^[A-Za-z0-9]{24}$`)
+
+// checkAiolaSession checks what an aiOla session adds to checkSession's.
+func checkAiolaSession(t *testing.T, rep refserver.Report) {
+	t.Helper()
+	// The request id is the client's execution_id: 24 letters and digits.
+	if !executionID.MatchString(rep.RequestID) || rep.Params["execution_id"] != rep.RequestID {
+		t.Errorf("request id %q, execution_id %q; want the client's, 24 letters and digits", rep.RequestID, rep.Params["execution_id"])
+	}
+	for name, want := range map[string]string{"flow_id": aiola.DefaultWorkflow, "lang_code": aiola.DefaultLang, "x-aiola-api-token": "…"} {
+		if got, ok := rep.Params[name]; got != want || !ok {
+			t.Errorf("query parameter %s = %q (sent %v), want %q", name, got, ok, want)
+		}
+	}
+	if !rep.Disconnected || rep.BadMessages != 0 || rep.AuthSession == "" || rep.Events["binary_data"] != rep.Frames {
+		t.Errorf("disconnected %v, %d bad messages, auth session %q, events %v; want a DISCONNECT, none bad, an auth session, a binary_data for each of the %d chunks",
+			rep.Disconnected, rep.BadMessages, rep.AuthSession, rep.Events, rep.Frames)
+	}
+}
+
 // TestEndToEndPaced streams the speech recording through the CLI at real
 // time to the reference server, which checks every byte and the cadence.
 // The services' streams run side by side, so the test takes 16.5 s, not 33.
@@ -196,7 +240,7 @@ func TestEndToEndPaced(t *testing.T) {
 	forServices(t, func(t *testing.T, s cliService) {
 		t.Parallel()
 		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
-		r := runCLI(t, context.Background(), nil, s.with("-url", srv.URL, "-key", secretKey, "-stats", speechFile)...)
+		r := runCLI(t, context.Background(), nil, s.with("-url", s.serverURL(srv), "-key", secretKey, "-stats", speechFile)...)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -204,19 +248,25 @@ func TestEndToEndPaced(t *testing.T) {
 		rep := lastReport(t, srv)
 		checkSession(t, s, rep, onWire(input))
 		c := rep.Cadence
-		t.Logf("server-side cadence over %d frames: p50 %v, p99 %v, max %v, drift %v", rep.Frames, c.P50, c.P99, c.Max, c.Drift)
-		// The faults this catches: frames sent in a burst (their gaps are ~0,
-		// so the median deviation is a whole period, 32 ms, and the drift is
+		t.Logf("server-side cadence over %d messages of %d bytes: p50 %v, p99 %v, max %v, drift %v", rep.Frames, s.chunk, c.P50, c.P99, c.Max, c.Drift)
+		// The server judges each message against the audio of the one before
+		// it: 32 ms after a frame, 128 ms after an aiOla chunk. The faults
+		// this catches: messages sent in a burst (their gaps are ~0, so the
+		// median deviation is a whole period, 32 or 128 ms, and the drift is
 		// −16.5 s) and a sleep after each send (the drift grows by the send
-		// time of every frame). A busy machine delays some arrivals by tens of
-		// milliseconds (seen: p99 30 ms, max 100 ms under load, with a median
-		// of 48 µs and a drift of 0.3 ms), so the bounds are on the median, a
-		// quarter period, and the drift, 20 ms. The benchmarks measure the
-		// real figures.
+		// time of every message). A busy machine delays some arrivals by
+		// tens of milliseconds (seen: p99 30 ms, max 100 ms under load, with
+		// a median of 48 µs and a drift of 0.3 ms), so the bounds are on the
+		// median, a quarter of a frame period, and the drift, 20 ms. The
+		// benchmarks measure the real figures.
 		if c.P50 > 8*time.Millisecond || c.Drift > 20*time.Millisecond || c.Drift < -20*time.Millisecond {
 			t.Errorf("cadence p50 %v, drift %v: frames did not leave at real-time cadence", c.P50, c.Drift)
 		}
-		for _, want := range []string{"frames:      517 × 1024", "188 bytes of padding", "32 tail silence frames", "4 segment ends, 4 transcripts", "cadence:     deviation"} {
+		wantStats := []string{"frames:      517 × 1024", "188 bytes of padding", "32 tail silence frames", s.events(4), "cadence:     deviation"}
+		if s.aiola() {
+			wantStats = append(wantStats, "over 130 chunks of 4 frames")
+		}
+		for _, want := range wantStats {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("-stats output lacks %q:\n%s", want, r.stderr)
 			}
@@ -231,7 +281,7 @@ func TestEndToEndStdinUnpaced(t *testing.T) {
 	input := readSpeech(t)
 	forServices(t, func(t *testing.T, s cliService) {
 		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
-		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false")...)
+		r := runCLI(t, context.Background(), input, s.with("-url", s.serverURL(srv), "-key", secretKey, "-pace=false")...)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -250,25 +300,34 @@ func TestLocal(t *testing.T) {
 		if !strings.Contains(r.stderr, "server saw:") || !strings.Contains(r.stderr, "transcribed=4") {
 			t.Errorf("-local -stats lacks the server's report:\n%s", r.stderr)
 		}
-		if s.sarvam() && !strings.Contains(r.stderr, "server saw:  sarvam session") {
-			t.Errorf("-local did not start a Sarvam server:\n%s", r.stderr)
+		if !strings.Contains(r.stderr, s.report) {
+			t.Errorf("-local did not start a server of %s: no %q in\n%s", s.name, s.report, r.stderr)
 		}
 	})
 }
 
-// jsonKind names the kind of a -json line: its type, and for a Sarvam
-// events message its signal_type ("events/END_SPEECH"); numbered reports
-// that client_session and client_segment were added.
-func jsonKind(t *testing.T, line string) (kind string, numbered bool) {
+// jsonKind names the kind of a -json line of s: its type, and for a
+// Sarvam events message its signal_type ("events/END_SPEECH"); for aiOla,
+// whose payloads do not name their event, the client_event the command
+// adds (and only for aiOla). numbered reports that client_session and
+// client_segment were added.
+func jsonKind(t *testing.T, s cliService, line string) (kind string, numbered bool) {
 	t.Helper()
 	var ev map[string]any
 	if err := json.Unmarshal([]byte(line), &ev); err != nil {
 		t.Fatalf("line is not JSON: %q", line)
 	}
+	event, named := ev["client_event"].(string)
+	if _, ok := ev["client_event"]; ok != s.aiola() || named && event == "" {
+		t.Fatalf("client_event %q in a line of %s; want a name for aiOla's events only: %s", event, s.name, line)
+	}
 	kind, _ = ev["type"].(string)
 	if data, ok := ev["data"].(map[string]any); ok && kind == "events" {
 		signal, _ := data["signal_type"].(string)
 		kind += "/" + signal
+	}
+	if s.aiola() {
+		kind = event
 	}
 	_, session := ev["client_session"]
 	_, segment := ev["client_segment"]
@@ -296,11 +355,19 @@ func TestJSON(t *testing.T) {
 			count:    map[string]int{"events/START_SPEECH": 4, "events/END_SPEECH": 4, "data": 4},
 			numbered: []string{"events/END_SPEECH", "data"},
 		},
+		refserver.ServiceAiola: {
+			first:    "transcript", // no greeting, no segment ends: the payloads of its transcript events
+			count:    map[string]int{"transcript": 4},
+			numbered: []string{"transcript"},
+		},
 	}
 	forServices(t, func(t *testing.T, s cliService) {
-		w := want[s.name]
+		w, ok := want[s.name]
+		if !ok {
+			t.Fatalf("no expectations for %s", s.name)
+		}
 		srv := startServer(t, s, &refserver.Options{VADEvents: true}) // Sarvam's client asks for them itself
-		r := runCLI(t, context.Background(), nil, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-json", speechFile)...)
+		r := runCLI(t, context.Background(), nil, s.with("-url", s.serverURL(srv), "-key", secretKey, "-pace=false", "-json", speechFile)...)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -308,7 +375,7 @@ func TestJSON(t *testing.T) {
 		var kinds []string
 		count := map[string]int{}
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-			kind, numbered := jsonKind(t, line)
+			kind, numbered := jsonKind(t, s, line)
 			if numbered != slices.Contains(w.numbered, kind) {
 				t.Errorf("%s numbered %v, want numbering on %v only: %s", kind, numbered, w.numbered, line)
 			}
@@ -486,7 +553,7 @@ func TestStall(t *testing.T) {
 	forServices(t, func(t *testing.T, s cliService) {
 		srv := startServer(t, s, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
 		start := time.Now()
-		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-pace=false", "-stall-timeout", "500ms")...)
+		r := runCLI(t, context.Background(), input, s.with("-url", s.serverURL(srv), "-key", secretKey, "-pace=false", "-stall-timeout", "500ms")...)
 		if r.code != 4 || !strings.Contains(r.stderr, "the server stopped reading") || !strings.Contains(r.stderr, "for 500ms") {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -503,8 +570,7 @@ func TestTLSVerification(t *testing.T) {
 		defer rs.Close()
 		ts := httptest.NewTLSServer(rs)
 		defer ts.Close()
-		url := "wss" + strings.TrimPrefix(ts.URL, "https") + s.path
-		r := runCLI(t, context.Background(), readSpeech(t)[:32000], s.with("-url", url, "-key", secretKey)...)
+		r := runCLI(t, context.Background(), readSpeech(t)[:32000], s.with("-url", s.urlAt(ts.URL), "-key", secretKey)...)
 		if r.code != 3 || !strings.Contains(r.stderr, "certificate") {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -521,15 +587,19 @@ func TestInterruptHard(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(300*time.Millisecond, cancel)
 		start := time.Now()
-		r := runCLI(t, ctx, nil, s.with("-url", srv.URL, "-key", secretKey, speechFile)...)
+		r := runCLI(t, ctx, nil, s.with("-url", s.serverURL(srv), "-key", secretKey, speechFile)...)
 		if r.code != 130 {
 			t.Fatalf("exit %d, want 130: %s", r.code, r.stderr)
 		}
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("took %v to stop after the interrupt", d)
 		}
-		if rep := lastReport(t, srv); rep.Frames > int(frame.Rate16k.FramesIn(5*time.Second)) {
-			t.Fatalf("the server received %d frames (%v of audio) from a run aborted after 300 ms", rep.Frames, frame.Rate16k.FrameAt(int64(rep.Frames)))
+		// Counted in bytes: aiOla's messages are chunks of 4 frames.
+		if rep := lastReport(t, srv); rep.Bytes > frame.Rate16k.FramesIn(5*time.Second)*frame.Size {
+			t.Fatalf("the server received %d bytes (%v of audio) from a run aborted after 300 ms", rep.Bytes, frame.Rate16k.D(rep.Bytes/2))
+		}
+		if n := srv.LiveSessions(); n != 0 {
+			t.Fatalf("%d aiOla auth sessions live after the abort: the run's was not deleted", n)
 		}
 	})
 }
@@ -579,7 +649,7 @@ func TestInterruptGraceful(t *testing.T) {
 		time.AfterFunc(2500*time.Millisecond, interrupt) // after segment 0 ended (2.06 s)
 		clearEnv(t)
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), stop, s.with("-url", srv.URL, "-key", secretKey, "-stats", "-"), pr, &stdout, &stderr)
+		err := run(context.Background(), stop, s.with("-url", s.serverURL(srv), "-key", secretKey, "-stats", "-"), pr, &stdout, &stderr)
 		if code := exitCode(err); code != 130 {
 			t.Fatalf("exit %d (%v): %s", code, err, stderr.String())
 		}
@@ -596,6 +666,9 @@ func TestInterruptGraceful(t *testing.T) {
 		if rep.CloseCode != 1000 || rep.SizeViolations != 0 {
 			t.Fatalf("session ended with %d, %d violations", rep.CloseCode, rep.SizeViolations)
 		}
+		if s.aiola() && !rep.Disconnected {
+			t.Fatal("the client did not leave the namespace: not a normal end of an aiOla session")
+		}
 		if s.sarvam() && rep.Flushes != 1 {
 			t.Fatalf("%d flushes, want the one that ends the stream", rep.Flushes)
 		}
@@ -607,22 +680,10 @@ func TestInterruptGraceful(t *testing.T) {
 // filled block and what libsoxr holds back are flushed, as at the end of
 // the input (they were thrown away once, up to 100 ms and more).
 func TestInterruptGracefulResampled(t *testing.T) {
-	resampled := func(in []byte, from, to frame.Rate) []byte {
-		r, err := resample.New(bytes.NewReader(in), from, to, resample.High)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		out, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
 	// 2.9 s at 48 kHz: 139 200 samples, not a whole number of the
 	// resampler's blocks.
-	in48 := resampled(readSpeech(t)[:29*3200], frame.Rate16k, frame.Rate48k)
-	want := resampled(in48, frame.Rate48k, frame.Rate16k)
+	in48 := resampleAll(t, readSpeech(t)[:29*3200], frame.Rate16k, frame.Rate48k)
+	want := resampleAll(t, in48, frame.Rate48k, frame.Rate16k)
 	forServices(t, func(t *testing.T, s cliService) {
 		t.Parallel()
 		srv := startServer(t, s, &refserver.Options{RecordAudio: true})
@@ -631,7 +692,7 @@ func TestInterruptGracefulResampled(t *testing.T) {
 		time.AfterFunc(2500*time.Millisecond, interrupt) // the reader, 2 s ahead, has read it all
 		clearEnv(t)
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), stop, s.with("-url", srv.URL, "-key", secretKey, "-in-rate", "48000", "-"), pr, &stdout, &stderr)
+		err := run(context.Background(), stop, s.with("-url", s.serverURL(srv), "-key", secretKey, "-in-rate", "48000", "-"), pr, &stdout, &stderr)
 		if code := exitCode(err); code != 130 || watchdogFired() {
 			t.Fatalf("exit %d (%v), watchdog fired %v: %s", code, err, watchdogFired(), stderr.String())
 		}
@@ -661,7 +722,8 @@ func TestInterruptBeforeAudio(t *testing.T) {
 
 // TestJSONNumbering: after a reconnection, client_session and
 // client_segment go on, where Vachana's segment_index starts again at 0
-// (Sarvam's transcripts have none). The services' runs go side by side.
+// (Sarvam's and aiOla's transcripts have none). The services' runs go side
+// by side.
 func TestJSONNumbering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced stream")
@@ -671,18 +733,20 @@ func TestJSONNumbering(t *testing.T) {
 	want := map[string]string{
 		refserver.ServiceVachana: "0/1/0 0/2/1",
 		refserver.ServiceSarvam:  "1/0 2/1",
+		refserver.ServiceAiola:   "1/0 2/1",
 	}
 	forServices(t, func(t *testing.T, s cliService) {
 		t.Parallel()
-		srv := startServer(t, s, &refserver.Options{ProcessingDelay: 100 * time.Millisecond, Faults: refserver.Faults{DropAfterFrames: 120, Sessions: 1}})
-		r := runCLI(t, context.Background(), input, s.with("-url", srv.URL, "-key", secretKey, "-json", "-tail-silence", "700ms")...)
+		// The drop after 3.84 s of audio: 120 frames, or 30 aiOla chunks.
+		drop := 120 * frame.Size / s.chunk
+		srv := startServer(t, s, &refserver.Options{ProcessingDelay: 100 * time.Millisecond, Faults: refserver.Faults{DropAfterFrames: drop, Sessions: 1}})
+		r := runCLI(t, context.Background(), input, s.with("-url", s.serverURL(srv), "-key", secretKey, "-json", "-tail-silence", "700ms")...)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 		var got []string
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 			var ev struct {
-				Type          string  `json:"type"`
 				SegmentIndex  *string `json:"segment_index"`
 				ClientSession int     `json:"client_session"`
 				ClientSegment int     `json:"client_segment"`
@@ -690,7 +754,7 @@ func TestJSONNumbering(t *testing.T) {
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				t.Fatalf("%q: %v", line, err)
 			}
-			if ev.Type != s.transcript {
+			if kind, _ := jsonKind(t, s, line); kind != s.transcript {
 				continue
 			}
 			n := fmt.Sprintf("%d/%d", ev.ClientSession, ev.ClientSegment)
@@ -708,8 +772,9 @@ func TestJSONNumbering(t *testing.T) {
 func TestHelpAndVersion(t *testing.T) {
 	r := runCLI(t, context.Background(), nil, "-h")
 	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "Exit codes:") || !strings.Contains(r.stderr, "-tail-silence") ||
-		!strings.Contains(r.stderr, "-key-file PATH") || !strings.Contains(r.stderr, "GNANI_API_KEY / SARVAM_API_KEY or -key-file is safer") ||
-		!strings.Contains(r.stderr, "-service string") || !strings.Contains(r.stderr, "SARVAM_API_KEY  the Sarvam API key") {
+		!strings.Contains(r.stderr, "-key-file PATH") || !strings.Contains(r.stderr, "GNANI_API_KEY / SARVAM_API_KEY / AIOLA_API_KEY or -key-file is safer") ||
+		!strings.Contains(r.stderr, "-service string") || !strings.Contains(r.stderr, "SARVAM_API_KEY  the Sarvam API key") ||
+		!strings.Contains(r.stderr, "AIOLA_API_KEY   the aiOla API key") {
 		t.Fatalf("-h: exit %d, %s", r.code, r.stderr)
 	}
 	r = runCLI(t, context.Background(), nil, "-version")
@@ -722,13 +787,33 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 func TestServe(t *testing.T) {
 	forServices(t, func(t *testing.T, s cliService) {
 		addr := freePort(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		done := make(chan result, 1)
-		var stderr bytes.Buffer // written by serve until done
+		// Written by serve until done, from several goroutines: the log
+		// lines of sessions and, for aiOla, of auth sessions.
+		var stderr syncBuffer
 		go func() {
 			err := run(ctx, context.Background(), append([]string{"serve", "-addr", addr}, s.args...), nil, nil, &stderr)
 			done <- result{code: exitCode(err), err: err}
@@ -748,7 +833,7 @@ func TestServe(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		url := "ws://" + addr + s.path
+		url := s.urlAt("http://" + addr)
 		r := runCLI(t, context.Background(), nil, s.with("-url", url, "-key", secretKey, "-pace=false", speechFile)...)
 		cancel()
 		res := <-done

@@ -84,8 +84,12 @@ func (c *console) warn(err error) {
 }
 
 // eventPrinter returns the OnEvent handler: every event as a JSON line, or
-// the text of final transcripts, one per line, with server errors on stderr.
-func (c *console) eventPrinter(jsonLines bool) func(pipeline.Event) {
+// the text of final transcripts (and of translations, marked), one per
+// line, with server errors on stderr. named says the service's payloads do
+// not carry their event's name (aiOla's Socket.IO events): the JSON lines
+// then get it as client_event, and a payload that is not an object is
+// wrapped as {"data":…}.
+func (c *console) eventPrinter(jsonLines, named bool) func(pipeline.Event) {
 	var line []byte
 	return func(ev pipeline.Event) {
 		c.mu.Lock()
@@ -93,6 +97,14 @@ func (c *console) eventPrinter(jsonLines bool) func(pipeline.Event) {
 		c.clearProgress()
 		if jsonLines {
 			line = appendCompact(line[:0], ev.Raw)
+			if named {
+				if len(line) < 2 || line[len(line)-1] != '}' {
+					// Not an object (an event with no argument or
+					// several): wrapped, so that the name is said.
+					line = append(append([]byte(`{"data":`), line...), '}')
+				}
+				line = appendField(line, "client_event", ev.Type)
+			}
 			if ev.Kind == transport.SegmentEnded || ev.Kind == transport.Transcript {
 				line = appendNumbering(line, ev.Session, ev.Segment)
 			}
@@ -105,6 +117,10 @@ func (c *console) eventPrinter(jsonLines bool) func(pipeline.Event) {
 			if text := strings.TrimSpace(ev.Text); text != "" {
 				fmt.Fprintln(c.stdout, text)
 			}
+		case ev.Kind == transport.Translation:
+			if text := strings.TrimSpace(ev.Text); text != "" {
+				fmt.Fprintf(c.stdout, "[translation] %s\n", text)
+			}
 		case ev.Kind == transport.Error:
 			fmt.Fprintf(c.stderr, "vachana-pipe: server error: %s\n", ev.Message)
 		}
@@ -115,14 +131,36 @@ func (c *console) eventPrinter(jsonLines bool) func(pipeline.Event) {
 // object that ends line: the server's segment_index restarts with every
 // session, client_segment only grows.
 func appendNumbering(line []byte, session, segment int) []byte {
-	if len(line) < 2 || line[len(line)-1] != '}' {
+	line, ok := openObject(line)
+	if !ok {
 		return line
+	}
+	return fmt.Appendf(line, `"client_session":%d,"client_segment":%d}`, session, segment)
+}
+
+// appendField adds "name":value (a string) to the JSON object that ends
+// line.
+func appendField(line []byte, name, value string) []byte {
+	line, ok := openObject(line)
+	if !ok {
+		return line
+	}
+	q, _ := json.Marshal(value)
+	return append(fmt.Appendf(line, "%q:%s", name, q), '}')
+}
+
+// openObject removes the closing brace of the JSON object that ends line
+// and adds a comma if it has members, or reports that line does not end
+// with an object.
+func openObject(line []byte) ([]byte, bool) {
+	if len(line) < 2 || line[len(line)-1] != '}' {
+		return line, false
 	}
 	line = line[:len(line)-1]
 	if line[len(line)-1] != '{' {
 		line = append(line, ',')
 	}
-	return fmt.Appendf(line, `"client_session":%d,"client_segment":%d}`, session, segment)
+	return line, true
 }
 
 // appendCompact appends raw JSON to dst on one line. Input that is not valid

@@ -91,7 +91,7 @@ func TestEventPrinter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			print := newConsole(&stdout, &stderr, false).eventPrinter(tt.json)
+			print := newConsole(&stdout, &stderr, false).eventPrinter(tt.json, false)
 			for _, ev := range events {
 				print(ev)
 			}
@@ -99,6 +99,37 @@ func TestEventPrinter(t *testing.T) {
 				t.Fatalf("stdout:\n%s\nstderr:\n%s\nwant:\n%s\nand:\n%s", stdout.String(), stderr.String(), tt.stdout, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestEventPrinterNamed: aiOla's payloads do not name their event; the
+// JSON lines get it as client_event, and translations print as text.
+func TestEventPrinterNamed(t *testing.T) {
+	events := []pipeline.Event{
+		{Event: transport.Event{Kind: transport.Transcript, Type: "transcript", Text: "hello", Final: true, Raw: []byte(`{"transcript": "hello"}`)}, Session: 1, Segment: 0},
+		{Event: transport.Event{Kind: transport.Translation, Type: "translation", Text: "bonjour", Raw: []byte(`{"translation":"bonjour"}`)}, Session: 1},
+		{Event: transport.Event{Kind: transport.Structured, Type: "structured", Raw: []byte(`{"results":{}}`)}, Session: 1},
+		{Event: transport.Event{Kind: transport.Other, Type: "odd\"name", Raw: []byte(`["a",1]`)}, Session: 1},
+	}
+	for _, tt := range []struct {
+		json bool
+		want string
+	}{
+		{false, "hello\n[translation] bonjour\n"},
+		{true, `{"transcript":"hello","client_event":"transcript","client_session":1,"client_segment":0}
+{"translation":"bonjour","client_event":"translation"}
+{"results":{},"client_event":"structured"}
+{"data":["a",1],"client_event":"odd\"name"}
+`},
+	} {
+		var stdout, stderr bytes.Buffer
+		print := newConsole(&stdout, &stderr, false).eventPrinter(tt.json, true)
+		for _, ev := range events {
+			print(ev)
+		}
+		if stdout.String() != tt.want || stderr.Len() != 0 {
+			t.Fatalf("json %v: stdout:\n%s\nstderr:\n%s\nwant:\n%s", tt.json, stdout.String(), stderr.String(), tt.want)
+		}
 	}
 }
 
@@ -112,7 +143,7 @@ func TestProgressLine(t *testing.T) {
 	progress(frame.Rate16k.FramesIn(3*time.Second), 1)
 	con.warn(errors.New("careful"))
 	progress(frame.Rate16k.FramesIn(4*time.Second), 1)
-	con.eventPrinter(false)(pipeline.Event{Event: transport.Event{Kind: transport.Transcript, Text: "hi", Final: true}})
+	con.eventPrinter(false, false)(pipeline.Event{Event: transport.Event{Kind: transport.Transcript, Text: "hi", Final: true}})
 	con.endProgress()
 	con.endProgress() // nothing on screen: nothing to clear
 	const clear = "\r\033[K"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
 	"github.com/vachana-pipe/vachana-pipe/sink"
@@ -44,12 +45,16 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	defer dst.close()
+	defer func() {
+		if err := dst.close(ctx); err != nil {
+			con.warn(err)
+		}
+	}()
 
 	opts := pipelineOptions(c)
 	opts.Stop = stop.Done()
 	opts.Interrupt = in.interrupt
-	opts.OnEvent = con.eventPrinter(c.json)
+	opts.OnEvent = con.eventPrinter(c.json, c.service.name == "aiola")
 	opts.OnWarning = con.warn
 	opts.OnProgress = con.progressFunc(c.rate)
 	stats, runErr := dst.send(ctx, in.audio, opts)
@@ -72,7 +77,7 @@ func pipelineOptions(c *config) *pipeline.Options {
 	tail := c.tail
 	if !c.tailSet {
 		tail = 0 // what the service needs (Stream asks the dialer), else the pipeline's default
-		if d, err := c.dialer(c.url, ""); c.out != "" && err == nil {
+		if d, err := c.dialer(c.url, c.authURL, "k"); c.out != "" && err == nil {
 			tail = d.Audio().TailSilence // -o writes what would go on the wire
 		}
 	}
@@ -107,17 +112,35 @@ func (d *destination) send(ctx context.Context, audio io.Reader, opts *pipeline.
 	return pipeline.Stream(ctx, audio, d.dialer, opts)
 }
 
-// close releases the destination once send has returned.
-func (d *destination) close() {
+// Limits on releasing what the dialer holds beyond its sessions (aiOla's
+// auth session, whose delete frees a slot of the key's concurrency limit):
+// normally, and when the run was aborted (a second Ctrl-C).
+const (
+	closeLimit   = 5 * time.Second
+	abortCleanup = 2 * time.Second
+)
+
+// close releases the destination once send has returned. ctx is the run's:
+// when it was aborted, the dialer gets abortCleanup to release what it
+// holds, else closeLimit. An error says what the service may still hold.
+func (d *destination) close(ctx context.Context) error {
 	if d.closeFile != nil {
 		d.closeFile()
 	}
+	var err error
 	if d.dialer != nil {
-		d.dialer.Close(context.Background())
+		limit := closeLimit
+		if ctx.Err() != nil {
+			limit = abortCleanup
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+		err = d.dialer.Close(cctx)
+		cancel()
 	}
 	if d.local != nil {
 		d.local.Close()
 	}
+	return err
 }
 
 // openDestination opens -o, or prepares the sessions with the service: the
@@ -137,7 +160,7 @@ func openDestination(c *config, stdout io.Writer) (*destination, error) {
 		}
 		return d, nil
 	}
-	url, key := c.url, c.key
+	url, authURL, key := c.url, c.authURL, c.key
 	if c.local {
 		srv, err := refserver.Start(&refserver.Options{Service: c.service.refserver})
 		if err != nil {
@@ -145,10 +168,13 @@ func openDestination(c *config, stdout io.Writer) (*destination, error) {
 		}
 		d.local = srv
 		url, key = srv.URL, cmp.Or(c.key, "local")
+		if c.service.httpURL {
+			url, authURL = srv.BaseURL, srv.BaseURL // the API and the token flow, on one server
+		}
 	}
 	var err error
-	if d.dialer, err = c.dialer(url, key); err != nil {
-		d.close()
+	if d.dialer, err = c.dialer(url, authURL, key); err != nil {
+		d.close(context.Background())
 		return nil, withCode(exitUsage, err)
 	}
 	return d, nil

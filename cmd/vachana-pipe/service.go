@@ -7,6 +7,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
@@ -23,6 +24,10 @@ type service struct {
 	rates          []frame.Rate
 	flags          []string // flags only this service understands
 	refserver      string   // refserver.Options.Service
+	// httpURL: -url is an http(s):// API base (aiOla, whose token flow
+	// is HTTP and whose Socket.IO endpoint is at a fixed path), not a
+	// ws(s):// endpoint.
+	httpURL bool
 }
 
 // services are the values of -service; the first is the default.
@@ -42,7 +47,20 @@ var services = []*service{
 		flags:     []string{"model", "mode", "high-vad-sensitivity"},
 		refserver: refserver.ServiceSarvam,
 	},
+	{
+		name: "aiola", title: "aiOla",
+		keyEnv: "AIOLA_API_KEY", urlEnv: "AIOLA_API_URL",
+		defaultURL: aiola.DefaultAPIURL, defaultLang: aiola.DefaultLang,
+		rates:     aiola.Rates,
+		flags:     []string{"workflow", "keywords", "auth-url"},
+		refserver: refserver.ServiceAiola,
+		httpURL:   true,
+	},
 }
+
+// authURLEnv is where aiOla's auth base comes from when -auth-url is not
+// given.
+const authURLEnv = "AIOLA_AUTH_URL"
 
 // serviceNames lists the values of -service for messages and -h.
 var serviceNames = func() string {
@@ -50,7 +68,7 @@ var serviceNames = func() string {
 	for i, s := range services {
 		names[i] = s.name
 	}
-	return strings.Join(names, " or ")
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }()
 
 // findService returns the service named name.
@@ -90,9 +108,15 @@ func (s *service) checkFlags(set map[string]bool) error {
 	return nil
 }
 
-// dialer returns the dialer of c's service for url and key.
-func (c *config) dialer(url, key string) (transport.Dialer, error) {
+// dialer returns the dialer of c's service for url and key (and for
+// aiOla the auth base authURL).
+func (c *config) dialer(url, authURL, key string) (transport.Dialer, error) {
 	switch c.service.name {
+	case "aiola":
+		return aiola.NewDialer(aiola.Config{
+			APIURL: url, AuthURL: authURL, APIKey: key, Lang: c.lang,
+			Workflow: c.workflow, Keywords: c.keywords,
+		})
 	case "sarvam":
 		return sarvam.NewDialer(sarvam.Config{
 			URL: url, APIKey: key, Lang: c.lang, SampleRate: c.rate,
