@@ -22,6 +22,7 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/internal/leakcheck"
 	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
@@ -46,12 +47,18 @@ func TestMain(m *testing.M) {
 // for the tests' own servers.
 type dialect struct {
 	name    string
-	service string // refserver.Options.Service
-	path    string // the reference server's path
-	dial    func(url string, rate frame.Rate) (transport.Dialer, error)
+	service string       // refserver.Options.Service
+	path    string       // the reference server's path
+	base    bool         // dial takes the server's http:// base (aiOla's API and auth base), not its WebSocket URL
+	unit    int          // the frames of one audio message, which the reference server's faults count
+	rates   []frame.Rate // the sample rates the service takes
+
+	// dial makes a dialer of sessions to url (see target) at rate, 0 for
+	// the service's default.
+	dial func(url string, rate frame.Rate) (transport.Dialer, error)
 
 	greeting   string // sent first on a session; "" for none
-	segmentEnd string // a segment's end
+	segmentEnd string // a segment's end; "" for a service that sends none (aiOla)
 	transcript string // a final transcript with the text "late"
 
 	refusedStatus int    // the status of a refused key
@@ -61,7 +68,8 @@ type dialect struct {
 // dialects are the services every test of a session runs with.
 var dialects = []dialect{
 	{
-		name: "vachana", service: refserver.ServiceVachana, path: refserver.Path,
+		name: "vachana", service: refserver.ServiceVachana, path: refserver.Path, unit: 1,
+		rates: []frame.Rate{frame.Rate8k, frame.Rate16k},
 		dial: func(url string, rate frame.Rate) (transport.Dialer, error) {
 			return vachana.NewDialer(vachana.Config{URL: url, APIKey: "k", SampleRate: rate})
 		},
@@ -72,7 +80,8 @@ var dialects = []dialect{
 		refusedBody:   `{"detail":{"error_code":"INVALID_API_KEY","message":"revoked"}}`,
 	},
 	{
-		name: "sarvam", service: refserver.ServiceSarvam, path: refserver.SarvamPath,
+		name: "sarvam", service: refserver.ServiceSarvam, path: refserver.SarvamPath, unit: 1,
+		rates: []frame.Rate{frame.Rate8k, frame.Rate16k},
 		dial: func(url string, rate frame.Rate) (transport.Dialer, error) {
 			return sarvam.NewDialer(sarvam.Config{URL: url, APIKey: "k", SampleRate: rate})
 		},
@@ -81,6 +90,49 @@ var dialects = []dialect{
 		refusedStatus: 403,
 		refusedBody:   `{"error":{"message":"revoked","code":"invalid_api_key_error"}}`,
 	},
+	{
+		name: "aiola", service: refserver.ServiceAiola, path: refserver.AiolaPath, base: true, unit: aiola.ChunkFrames,
+		rates: aiola.Rates,
+		dial: func(url string, rate frame.Rate) (transport.Dialer, error) {
+			if rate != 0 {
+				if err := aiola.CheckRate(rate); err != nil {
+					return nil, err
+				}
+			}
+			return aiola.NewDialer(aiola.Config{APIURL: url, AuthURL: url, APIKey: "k"})
+		},
+		transcript:    `42/events,["transcript",{"transcript":"late"}]`,
+		refusedStatus: 401,
+		refusedBody:   `{"message":"revoked","code":"UNAUTHORIZED"}`,
+	},
+}
+
+// target returns the URL dl dials for a server whose base is base
+// (http://host:port): the WebSocket URL of its path, or for aiOla the base
+// itself.
+func (dl dialect) target(base string) string {
+	if dl.base {
+		return base
+	}
+	return "ws" + strings.TrimPrefix(base, "http") + dl.path
+}
+
+// count returns the audio messages that hold frames frames, rounded up:
+// the count of a reference server's fault that fires after about that
+// many frames.
+func (dl dialect) count(frames int) int { return (frames + dl.unit - 1) / dl.unit }
+
+// segmentEvents returns segmentKinds of the events of n segments, each
+// ended and transcribed, as dl reports them.
+func (dl dialect) segmentEvents(n int) string {
+	var out []string
+	for range n {
+		if dl.segmentEnd != "" {
+			out = append(out, transport.SegmentEnded.String())
+		}
+		out = append(out, transport.Transcript.String())
+	}
+	return fmt.Sprint(out)
 }
 
 // forDialects runs test as a subtest with each dialect.
@@ -116,15 +168,29 @@ func refSession(t *testing.T, dl dialect, opts *refserver.Options) (*refserver.S
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	d, err := dl.dial(srv.URL, 0)
+	d, err := dl.dial(dl.target(srv.BaseURL), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { closeDialer(t, srv, d) })
 	return srv, d
 }
 
-// segmentKinds keeps the segment ends and transcripts of events, the
-// kinds every dialect has, as text.
+// closeDialer closes d, a dialer of srv's sessions, before srv is closed:
+// for aiOla it deletes the auth session, and then none may be left live.
+// Closing it again is harmless.
+func closeDialer(t *testing.T, srv *refserver.Server, d transport.Dialer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := d.Close(ctx)
+	if n := srv.LiveSessions(); n > 0 {
+		t.Errorf("closing the dialer (%v) left %d auth sessions live", err, n)
+	}
+}
+
+// segmentKinds keeps the segment ends (which aiOla does not send) and
+// transcripts of events, as text: see dialect.segmentEvents.
 func segmentKinds(events []Event) string {
 	var out []string
 	for _, ev := range events {
@@ -257,17 +323,27 @@ func testStreamRateFromDialer(t *testing.T, dl dialect) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	d, err := dl.dial(srv.URL, frame.Rate8k)
+	// 8 kHz where the service takes it (aiOla takes 16 kHz only), and an
+	// Options.Rate that differs.
+	rate, other := frame.Rate8k, frame.Rate16k
+	if !slices.Contains(dl.rates, rate) {
+		rate, other = frame.Rate16k, frame.Rate8k
+		if _, err := dl.dial(dl.target(srv.BaseURL), frame.Rate8k); err == nil {
+			t.Errorf("a dialer of %s accepted 8000 Hz", dl.name)
+		}
+	}
+	d, err := dl.dial(dl.target(srv.BaseURL), rate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rate := range []frame.Rate{0, frame.Rate16k} {
-		stats, err := Stream(context.Background(), bytes.NewReader(pattern(frame.Size)), d, &Options{Rate: rate, Unpaced: true})
+	defer closeDialer(t, srv, d)
+	for _, opt := range []frame.Rate{0, rate, other} {
+		stats, err := Stream(context.Background(), bytes.NewReader(pattern(frame.Size)), d, &Options{Rate: opt, Unpaced: true})
 		switch {
-		case rate == 0 && (err != nil || stats.Rate != frame.Rate8k):
-			t.Errorf("Stream = %v at %d Hz, want the dialer's 8000 Hz", err, stats.Rate)
-		case rate != 0 && (err == nil || !strings.Contains(err.Error(), "must agree")):
-			t.Errorf("Stream = %v, want a rate mismatch", err)
+		case opt != other && (err != nil || stats.Rate != rate):
+			t.Errorf("Options.Rate %d: Stream = %v at %d Hz, want the dialer's %d Hz", opt, err, stats.Rate, rate)
+		case opt == other && (err == nil || !strings.Contains(err.Error(), "must agree")):
+			t.Errorf("Options.Rate %d: Stream = %v, want a rate mismatch", opt, err)
 		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
@@ -42,7 +44,8 @@ type outcome struct {
 
 // stream runs the input paced through a reconnecting sink to a reference
 // server speaking dl with the given faults (applied to its first session
-// only).
+// only; their counts are audio messages, chunks of 4 frames for aiOla: see
+// dialect.count).
 func stream(t *testing.T, dl dialect, in []byte, faults refserver.Faults, opts *Options) outcome {
 	t.Helper()
 	return streamVia(t, dl, in, faults, opts, nil)
@@ -74,6 +77,7 @@ func streamVia(t *testing.T, dl dialect, in []byte, faults refserver.Faults, opt
 		mu.Unlock()
 	}
 	o.stats, o.err = Stream(context.Background(), bytes.NewReader(in), d, opts)
+	closeDialer(t, srv, d)
 	srv.Close()
 	o.reports = srv.Reports()
 	return o
@@ -85,7 +89,7 @@ func streamVia(t *testing.T, dl dialect, in []byte, faults refserver.Faults, opt
 var cleanRuns = map[string]*struct {
 	sync.Mutex
 	o *outcome
-}{"vachana": {}, "sarvam": {}}
+}{"vachana": {}, "sarvam": {}, "aiola": {}}
 
 // cleanRun returns the fault-free paced run of reconnectInput with dl.
 func cleanRun(t *testing.T, dl dialect) outcome {
@@ -131,12 +135,14 @@ func testReconnectReplay(t *testing.T, dl dialect) {
 	want := onWire16k(in)
 	clean := cleanRun(t, dl)
 	// At 32 ms a frame: segment 0 is 0.30–2.06 s (frames 9–64), its end
-	// (processing, END_SPEECH) comes at frame ~80, its transcript 300 ms later; segment 1
-	// runs to about 6.2 s; the tail is frames 207–238.
+	// (processing, END_SPEECH; for aiOla the server's detector alone)
+	// comes at frame ~80, its transcript 300 ms later; segment 1 runs to
+	// about 6.2 s; the tail is frames 207–238. For aiOla the drop comes
+	// after the chunk that holds the frame.
 	for _, drop := range []int{40, 82, 120, 170, 212, 225} {
 		t.Run(fmt.Sprintf("drop after frame %d", drop), func(t *testing.T) {
 			t.Parallel()
-			o := stream(t, dl, in, refserver.Faults{DropAfterFrames: drop}, nil)
+			o := stream(t, dl, in, refserver.Faults{DropAfterFrames: dl.count(drop)}, nil)
 			if o.err != nil {
 				t.Fatalf("Run: %v\nwarnings: %q", o.err, o.warnings)
 			}
@@ -150,10 +156,16 @@ func testReconnectReplay(t *testing.T, dl dialect) {
 				t.Errorf("stats: %d reconnections, %d sessions, %d frames given up", o.stats.Reconnects, o.stats.Sessions, o.stats.GivenUp)
 			}
 			checkCoverage(t, o.reports, want)
+			for i, rep := range o.reports {
+				if rep.SizeViolations != 0 {
+					t.Errorf("session %d: %d audio messages of a size the service does not take", i+1, rep.SizeViolations)
+				}
+			}
 			// The replay keeps the cadence (never more than two frames
 			// a period) and the stream then catches up: it ends no later
-			// than an undisturbed one plus the replayed audio.
-			period := frame.Rate16k.FrameDuration()
+			// than an undisturbed one plus the replayed audio. The
+			// arrivals are of audio messages: frames, or aiOla's chunks.
+			period := frame.Rate16k.FrameDuration() * time.Duration(dl.unit)
 			arr := o.reports[len(o.reports)-1].Arrivals
 			for i := 16; i < len(arr); i++ {
 				// Seventeen frames leave at least eight periods (256 ms)
@@ -182,7 +194,8 @@ func onWire16k(in []byte) []byte {
 }
 
 // checkCoverage checks that the sessions received contiguous, frame-aligned
-// stretches of the stream that together cover all of it.
+// stretches of the stream that together cover all of it (in chunks, for
+// aiOla, whose replay may start at any frame).
 func checkCoverage(t *testing.T, reps []refserver.Report, stream []byte) {
 	t.Helper()
 	covered := 0 // bytes of the stream covered so far, from the start
@@ -209,7 +222,7 @@ func TestReconnectGivesUp(t *testing.T) { forDialects(t, testReconnectGivesUp) }
 func testReconnectGivesUp(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2]
 	// Every session drops after 5 frames: the stream cannot get forward.
-	o := stream(t, dl, in, refserver.Faults{DropAfterFrames: 5, Sessions: 100}, &Options{Reconnects: 2, Unpaced: true})
+	o := stream(t, dl, in, refserver.Faults{DropAfterFrames: dl.count(5), Sessions: 100}, &Options{Reconnects: 2, Unpaced: true})
 	var ce *transport.ClosedError
 	if !errors.As(o.err, &ce) || !strings.Contains(o.err.Error(), "2 reconnections did not bring the stream forward") {
 		t.Fatalf("Run = %v", o.err)
@@ -217,16 +230,22 @@ func testReconnectGivesUp(t *testing.T, dl dialect) {
 }
 
 // TestReconnectRefusedKeyIsFinal: a key refused on reconnection (revoked
-// meanwhile) ends the run at once, with the handshake error.
+// meanwhile) ends the run at once, with the handshake error. aiOla's
+// dialer reuses its access token for the reconnection: the upgrade is
+// refused (401), and exchanging the key again is refused as revoked.
 func TestReconnectRefusedKeyIsFinal(t *testing.T) { forDialects(t, testReconnectRefusedKeyIsFinal) }
 
 func testReconnectRefusedKeyIsFinal(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2]
-	rs := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{DropAfterFrames: 10}})
+	rs := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{DropAfterFrames: dl.count(10)}})
 	defer rs.Close()
-	var attempts atomic.Int32
+	var attempts atomic.Int32 // handshakes: requests at the service's path
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if attempts.Add(1) > 1 {
+		handshake := strings.HasPrefix(r.URL.Path, dl.path)
+		if handshake {
+			attempts.Add(1)
+		}
+		if attempts.Load() > 1 && (handshake || r.URL.Path == refserver.AiolaTokenPath) {
 			w.WriteHeader(dl.refusedStatus)
 			w.Write([]byte(dl.refusedBody))
 			return
@@ -234,7 +253,7 @@ func testReconnectRefusedKeyIsFinal(t *testing.T, dl dialect) {
 		rs.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	d, err := dl.dial("ws"+strings.TrimPrefix(ts.URL, "http")+dl.path, 0)
+	d, err := dl.dial(dl.target(ts.URL), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,6 +262,11 @@ func testReconnectRefusedKeyIsFinal(t *testing.T, dl dialect) {
 	if !errors.As(err, &he) || he.StatusCode != dl.refusedStatus || he.Message != "revoked" || attempts.Load() != 2 {
 		t.Fatalf("Run = %v after %d handshakes; want the %d of the first reconnection", err, attempts.Load(), dl.refusedStatus)
 	}
+	// aiOla: the auth session whose token was refused was deleted.
+	if n := rs.LiveSessions(); n != 0 {
+		t.Fatalf("%d auth sessions left live", n)
+	}
+	d.Close(context.Background())
 	rs.Close()
 }
 
@@ -256,7 +280,7 @@ func TestReplayBufferOverflowIsLoud(t *testing.T) {
 func testReplayBufferOverflowIsLoud(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2*3] // 3 s: segment 0 only, unfinished at the drop
 	// A 0.5 s replay buffer cannot hold the unfinished segment dropped at 2 s.
-	o := stream(t, dl, in, refserver.Faults{DropAfterFrames: 62}, &Options{Replay: 500 * time.Millisecond})
+	o := stream(t, dl, in, refserver.Faults{DropAfterFrames: dl.count(62)}, &Options{Replay: 500 * time.Millisecond})
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
@@ -279,23 +303,26 @@ func (d wrapDialer) Dial(ctx context.Context) (transport.Session, error) {
 	return d.wrap(s), nil
 }
 
-// slowEvents delays each segment end, as a slow network or a server whose
-// detector lags would.
+// slowEvents delays each event of a kind, as a slow network or a server
+// whose detector lags would.
 type slowEvents struct {
 	transport.Session
-	d time.Duration
+	kind transport.Kind
+	d    time.Duration
 }
 
 func (s *slowEvents) ReadEvent() (transport.Event, error) {
 	ev, err := s.Session.ReadEvent()
-	if err == nil && ev.Kind == transport.SegmentEnded {
+	if err == nil && ev.Kind == s.kind {
 		time.Sleep(s.d)
 	}
 	return ev, err
 }
 
-// TestReplayWithLaggingEvents: processing events arriving 1.2 s late (the
-// next speech has begun by then) must not make the replay skip its start.
+// TestReplayWithLaggingEvents: the events that tell where a replay may
+// start, processing events (aiOla: transcripts, as it sends no segment
+// ends), arriving 1.2 s late (the next speech has begun by then) must not
+// make the replay skip its start.
 func TestReplayWithLaggingEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paced streams")
@@ -306,8 +333,12 @@ func TestReplayWithLaggingEvents(t *testing.T) {
 func testReplayWithLaggingEvents(t *testing.T, dl dialect) {
 	in := reconnectInput(t)
 	clean := cleanRun(t, dl)
-	o := streamVia(t, dl, in, refserver.Faults{DropAfterFrames: 135}, nil, func(s transport.Session) transport.Session {
-		return &slowEvents{s, 1200 * time.Millisecond}
+	kind := transport.SegmentEnded
+	if dl.segmentEnd == "" {
+		kind = transport.Transcript
+	}
+	o := streamVia(t, dl, in, refserver.Faults{DropAfterFrames: dl.count(135)}, nil, func(s transport.Session) transport.Session {
+		return &slowEvents{s, kind, 1200 * time.Millisecond}
 	})
 	if o.err != nil {
 		t.Fatal(o.err)
@@ -318,27 +349,33 @@ func testReplayWithLaggingEvents(t *testing.T, dl dialect) {
 }
 
 // TestRedialBounded: reconnections to a server that never gets the
-// session ready (Vachana: it accepts but never greets; Sarvam, which sends
-// no greeting: it never answers the upgrade) are bounded by ConnectTimeout,
-// and a graceful stop ends them. Three attempts of 300 ms with their
-// back-off take about 3 s; the limit, 12 s, leaves a busy machine 9 s of
-// margin and still fails a run that ignores ConnectTimeout (15 s an attempt
-// by default) or the stop (an hour).
+// session ready (Vachana: it accepts but never greets; aiOla: it opens
+// the Engine.IO session but never answers the namespace's CONNECT;
+// Sarvam, which sends no greeting: it never answers the upgrade) are
+// bounded by ConnectTimeout, and a graceful stop ends them. Three attempts
+// of 300 ms with their back-off take about 3 s; the limit, 12 s, leaves a
+// busy machine 9 s of margin and still fails a run that ignores
+// ConnectTimeout (15 s an attempt by default) or the stop (an hour).
 func TestRedialBounded(t *testing.T) { forDialectsParallel(t, testRedialBounded) }
 
 func testRedialBounded(t *testing.T, dl dialect) {
 	in := reconnectInput(t)[:16000*2*3]
 	silent, want := http.Handler(nil), "sent no connected event"
-	if dl.greeting == "" {
+	switch {
+	case dl.service == refserver.ServiceAiola:
+		silent, want = http.HandlerFunc(unjoinable), "waited for the server to accept namespace /events: no session within the connect limit"
+	case dl.greeting == "":
 		silent = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		want = "no session within the connect limit"
 	}
 	for _, withStop := range []bool{false, true} {
-		a := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{DropAfterFrames: 20}})
+		a := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{DropAfterFrames: dl.count(20)}})
 		b := refserver.New(&refserver.Options{Service: dl.service, Faults: refserver.Faults{NoConnected: true}})
 		var n atomic.Int32
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
+			case !strings.HasPrefix(r.URL.Path, dl.path):
+				a.ServeHTTP(w, r) // aiOla's tokens, all from a
 			case n.Add(1) == 1:
 				a.ServeHTTP(w, r)
 			case silent != nil:
@@ -347,7 +384,7 @@ func testRedialBounded(t *testing.T, dl dialect) {
 				b.ServeHTTP(w, r)
 			}
 		}))
-		d, err := dl.dial("ws"+strings.TrimPrefix(ts.URL, "http")+dl.path, 0)
+		d, err := dl.dial(dl.target(ts.URL), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,6 +397,10 @@ func testRedialBounded(t *testing.T, dl dialect) {
 		start := time.Now()
 		_, err = Stream(context.Background(), bytes.NewReader(in), d, opts)
 		took := time.Since(start)
+		d.Close(context.Background())
+		if live := a.LiveSessions(); live != 0 {
+			t.Errorf("stop %v: %d auth sessions left live", withStop, live)
+		}
 		a.Close()
 		b.Close()
 		ts.Close()
@@ -374,6 +415,25 @@ func testRedialBounded(t *testing.T, dl dialect) {
 	}
 }
 
+// unjoinable is a Socket.IO server that opens the Engine.IO session, then
+// reads and drops everything: the namespace's CONNECT goes unanswered, as
+// with the reference server's NoConnected, whose auth sessions are its own.
+func unjoinable(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	if c.Write(r.Context(), websocket.MessageText, engineOpen) != nil {
+		return
+	}
+	for {
+		if _, _, err := c.Read(r.Context()); err != nil {
+			return
+		}
+	}
+}
+
 // TestStalledServerFails: a server that stops reading never answers a
 // ping; the sessions that replace it make no confirmed progress, so the run
 // fails saying so instead of reconnecting forever. It takes about 3 s (pings
@@ -384,7 +444,7 @@ func TestStalledServerFails(t *testing.T) { forDialectsParallel(t, testStalledSe
 
 func testStalledServerFails(t *testing.T, dl dialect) {
 	in := make([]byte, 16000*2*30) // 30 s, paced: writes never block, pongs stop
-	_, d := refSession(t, dl, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: 10}})
+	_, d := refSession(t, dl, &refserver.Options{Faults: refserver.Faults{StallAfterFrames: dl.count(10)}})
 	start := time.Now()
 	_, err := Stream(context.Background(), bytes.NewReader(in), d, &Options{PingInterval: 300 * time.Millisecond, Reconnects: 2})
 	if err == nil || !strings.Contains(err.Error(), "stopped reading") || time.Since(start) > 30*time.Second {
