@@ -13,6 +13,7 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
 	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 	"github.com/vachana-pipe/vachana-pipe/transport/sarvam"
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
@@ -31,6 +32,9 @@ var dialects = []struct {
 	{"sarvam", refserver.ServiceSarvam, func(url string) (transport.Dialer, error) {
 		return sarvam.NewDialer(sarvam.Config{URL: url, APIKey: "bench"})
 	}},
+	{"aiola", refserver.ServiceAiola, func(url string) (transport.Dialer, error) {
+		return aiola.NewDialer(aiola.Config{APIURL: url, AuthURL: url, APIKey: "bench"}) // the token flow on the same server
+	}},
 }
 
 // refserverRole is the child role that runs the reference server in the
@@ -47,7 +51,11 @@ func serveRefserver() int {
 		return 1
 	}
 	defer srv.Close()
-	testutil.ServeUntilStdinCloses(srv.URL)
+	u := srv.URL
+	if os.Getenv(serviceEnv) == refserver.ServiceAiola {
+		u = srv.BaseURL // the API's base, and the token flow's
+	}
+	testutil.ServeUntilStdinCloses(u)
 	return 0
 }
 
@@ -59,12 +67,15 @@ func childServer(b *testing.B, service string) string {
 	return testutil.Peer(b, refserverRole)
 }
 
-// BenchmarkDialectWriteAudio measures one frame's write with each dialect
-// (Vachana: one binary message; Sarvam: a JSON text message with the frame
-// in base64, built in a reused buffer), to a reference server in another
-// process, as fast as the server reads: ns/op is bound by the server (it
-// decodes Sarvam's JSON and base64), client-cpu-µs/op is this process's
-// CPU time per frame, the client's cost; allocs/op must be 0.
+// BenchmarkDialectWriteAudio measures one chunk's write with each dialect
+// (Vachana: one binary message a frame; Sarvam: a JSON text message with
+// the frame in base64, built in a reused buffer; aiOla: a Socket.IO
+// binary event, a text and a binary message, for a chunk of 4 frames), to
+// a reference server in another process, as fast as the server reads:
+// ns/op is bound by the server (it decodes Sarvam's JSON and base64),
+// client-cpu-µs/op is this process's CPU time per chunk, and
+// client-cpu-µs/frame per 1024-byte frame of audio, the client's cost;
+// allocs/op must be 0.
 func BenchmarkDialectWriteAudio(b *testing.B) {
 	for _, dl := range dialects {
 		b.Run(dl.name, func(b *testing.B) {
@@ -77,17 +88,21 @@ func BenchmarkDialectWriteAudio(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.CloseNow()
-			var f frame.Frame
-			copy(f[:], "some audio that is not all zeros")
-			b.SetBytes(frame.Size)
+			defer d.Close(context.Background())
+			a := d.Audio()
+			chunk := make([]byte, a.ChunkBytes())
+			copy(chunk, "some audio that is not all zeros")
+			b.SetBytes(int64(len(chunk)))
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				if err := s.WriteAudio(f[:]); err != nil {
+				if err := s.WriteAudio(chunk); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(us(cpuTime()-cpu0)/float64(b.N), "client-cpu-µs/op")
+			cpu := us(cpuTime()-cpu0) / float64(b.N)
+			b.ReportMetric(cpu, "client-cpu-µs/op")
+			b.ReportMetric(cpu/float64(a.ChunkFrames), "client-cpu-µs/frame")
 		})
 	}
 }
@@ -96,10 +111,11 @@ func BenchmarkDialectWriteAudio(b *testing.B) {
 // with pipeline.Stream through each dialect to the reference server in a
 // child process, the dialects taking turns, five runs each per op, and
 // reports the sender-side cadence (deviation of the interval before each
-// write from the frame period, by the rule of [frame.Cadence]): the median
-// over the runs of each run's p50 and p99, in µs, and the ratio of
-// Sarvam's to Vachana's. Run it with -benchtime 1x: an op takes about a
-// minute.
+// write from the period of what it writes — a frame, or aiOla's chunk of 4
+// —, by the rule of [frame.Cadence]): the median over the runs of each
+// run's p50 and p99, in µs, and the ratios of Sarvam's and aiOla's to
+// Vachana's. Run it with -benchtime 1x: an op takes about a minute and a
+// half.
 func BenchmarkDialectCadence(b *testing.B) {
 	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
 	if err != nil {
@@ -136,6 +152,8 @@ func BenchmarkDialectCadence(b *testing.B) {
 		b.ReportMetric(us(med(p50[i])), dl.name+"-p50-µs")
 		b.ReportMetric(us(med(p99[i])), dl.name+"-p99-µs")
 	}
-	b.ReportMetric(us(med(p50[1]))/us(med(p50[0])), "sarvam/vachana-p50")
-	b.ReportMetric(us(med(p99[1]))/us(med(p99[0])), "sarvam/vachana-p99")
+	for i := 1; i < len(dialects); i++ {
+		b.ReportMetric(us(med(p50[i]))/us(med(p50[0])), dialects[i].name+"/vachana-p50")
+		b.ReportMetric(us(med(p99[i]))/us(med(p99[0])), dialects[i].name+"/vachana-p99")
+	}
 }
