@@ -339,9 +339,11 @@ type run struct {
 	noEnds    bool            // the dialer's transport.Audio.NoSegmentEnds
 
 	// finals counts the final transcripts of a service that sends no
-	// segment ends, across sessions. The listeners write it and the drain
-	// reads it, each under the current session's tally lock.
-	finals atomic.Int64
+	// segment ends, across sessions, and lastFinal is the stream position
+	// at which the latest came (-1: none). The listeners write them and
+	// the drain reads them, each under the current session's tally lock.
+	finals    atomic.Int64
+	lastFinal atomic.Int64
 
 	stats       Stats        // reader: InputBytes, Padding, TailFrames; sender: the rest but the listeners'; listeners: events
 	transcripts atomic.Int64 // final transcripts, for progress
@@ -358,6 +360,7 @@ func newRun(ctx context.Context, src io.Reader, opts *Options, sessions int) (*r
 	}
 	o, err := o.withDefaults()
 	r := &run{o: o, src: src, stats: Stats{Rate: o.Rate, Sessions: sessions}, endWatch: func() bool { return false }, unit: 1}
+	r.lastFinal.Store(-1)
 	if err != nil {
 		return r, err
 	}

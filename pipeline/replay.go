@@ -83,10 +83,10 @@ type replayBuffer struct {
 	keep  int64 // no replay of the current session starts before this frame
 	exact bool  // mark was confirmed by ConfirmAll: a replay starts there
 
-	// byTranscript: the service sends no segment ends, and Confirm gets
-	// the positions at which transcripts came (see Confirm).
+	// byTranscript: the service sends no segment ends, and its
+	// transcripts confirm through ConfirmTranscripts.
 	byTranscript bool
-	seen         int64 // byTranscript: the last position given to Confirm
+	consumed     int64 // transcripts of the current session that confirmed an utterance
 }
 
 // newReplayBuffer returns an empty buffer for a stream at rate r that keeps
@@ -136,31 +136,8 @@ func (b *replayBuffer) Push(f *frame.Frame) *frame.Frame {
 // the last one confirmed (or the session's start) is ignored; pos must not
 // exceed the frames pushed. It gives back the chunks no replay needs any
 // more.
-//
-// For a service that sends no segment ends (byTranscript), pos is where a
-// final transcript came instead, and the segment is the speech the client
-// detects: transcripts come in order, so each confirms one utterance, the
-// first one after the last confirmed position that was followed by a
-// stretch of at least gapMin of quiet frames before pos (the stretch may
-// reach pos). A replay then starts in that stretch, preRoll before its end
-// or at its start if it is shorter, as ConfirmAll would start it. Without
-// such an utterance the transcript confirms nothing: the speech goes on,
-// and may be what it transcribes only in part. A service that merges two
-// utterances into one transcript gets the second one replayed, never lost.
+
 func (b *replayBuffer) Confirm(pos int64) {
-	if b.byTranscript {
-		if pos <= b.seen {
-			return
-		}
-		if pos > b.n {
-			panic(fmt.Sprintf("pipeline: transcript confirmed at frame %d, but only %d frames were pushed", pos, b.n))
-		}
-		b.seen = pos
-		if g, ok := b.firstGap(b.mark, pos); ok {
-			b.ConfirmAll(g)
-		}
-		return
-	}
 	if pos <= b.mark {
 		return
 	}
@@ -228,6 +205,59 @@ func (b *replayBuffer) silentGap(lo, hi int64) (int64, bool) {
 	return max(end-run, end-b.pre), true
 }
 
+// ConfirmTranscripts reports, for a service that sends no segment ends
+// (byTranscript), that the current session has given n final transcripts
+// and been written up to written. Transcripts answer the utterances the
+// client detects, in order: each one not used yet confirms the first
+// utterance after the last confirmed position that was followed by a
+// stretch of at least gapMin of quiet frames before written (the stretch
+// may reach written), and a replay then starts in that stretch, preRoll
+// before its end or at its start if it is shorter, as ConfirmAll would
+// start it. A transcript whose utterance has not been followed by gapMin
+// of quiet yet (a service that ends utterances sooner) waits for it: the
+// next call tries again. A service that merges two utterances into one
+// transcript gets the second replayed, never lost; one that splits an
+// utterance in two confirms the next utterance early, which the drain's
+// count of what is owed does not rely on.
+func (b *replayBuffer) ConfirmTranscripts(n, written int64) {
+	written = min(written, b.n)
+	for b.consumed < n {
+		g, ok := b.firstGap(b.mark, written)
+		if !ok || g <= b.mark {
+			return
+		}
+		b.ConfirmAll(g)
+		b.consumed++
+	}
+}
+
+// Unconsumed returns how many of the n transcripts of the current session
+// have not confirmed an utterance yet.
+func (b *replayBuffer) Unconsumed(n int64) int64 { return max(0, n-b.consumed) }
+
+// Utterances returns the utterances in what the current session was sent
+// after the last confirmed position, up to written: loud stretches that
+// gapMin of quiet ends, or that written ends.
+func (b *replayBuffer) Utterances(written int64) int64 {
+	written = min(written, b.n)
+	var count, quiet int64
+	loud := false
+	for i := max(b.mark, b.oldest()); i < written; i++ {
+		if b.Frame(i).Energy() >= b.quietBelow {
+			loud, quiet = true, 0
+			continue
+		}
+		if quiet++; loud && quiet >= b.need {
+			count++
+			loud = false
+		}
+	}
+	if loud {
+		count++
+	}
+	return count
+}
+
 // firstGap returns the replay start for the first stretch of at least
 // b.need quiet frames in [lo, hi) that follows a loud frame, or false if
 // there is none: the end of the first utterance after lo.
@@ -261,7 +291,7 @@ func (b *replayBuffer) NewSession(start int64) {
 	if start < b.oldest() || start > b.n {
 		panic(fmt.Sprintf("pipeline: session started at frame %d, outside the frames held, %d to %d", start, b.oldest(), b.n))
 	}
-	b.start, b.ack, b.mark, b.keep, b.exact, b.seen = start, start, start, start, false, start
+	b.start, b.ack, b.mark, b.keep, b.exact, b.consumed = start, start, start, start, false, 0
 	b.trim()
 }
 

@@ -561,29 +561,30 @@ func BenchmarkReplayBufferPush(b *testing.B) {
 	}
 }
 
-// TestReplayByTranscript: for a service without segment ends, a transcript
-// confirms the speech before the latest quiet stretch of gapMin before it
-// came, and a replay starts in that stretch; without one it confirms
-// nothing.
+// TestReplayByTranscript: for a service without segment ends, transcripts
+// confirm the utterances the client detects, in order, each once it has
+// been followed by gapMin of quiet, and a replay starts in that quiet.
 func TestReplayByTranscript(t *testing.T) {
-	loudUntil := func(i int64) bool { return i >= 10 && i < 60 || i >= 100 && i < 180 || i >= 240 } // utterances
+	// Utterances at frames 10–59, 100–179 and from 240 on.
+	loud := func(i int64) bool { return i >= 10 && i < 60 || i >= 100 && i < 180 || i >= 240 }
+	type call struct{ n, written int64 } // ConfirmTranscripts(n, written)
 	cases := []struct {
 		name      string
-		confirms  []int64 // positions at which transcripts came
+		calls     []call
 		written   int64
 		wantStart int64
 	}{
 		{"no transcript: the session's start", nil, 150, 0},
-		{"transcript in the silence after utterance 0", []int64{80}, 150, 80 - rbPre},
-		{"transcript after utterance 1 began: the gap before it", []int64{110}, 150, 100 - rbPre},
-		{"the same position again changes nothing", []int64{110, 110}, 150, 100 - rbPre},
-		{"transcript late inside utterance 1: the gap before it", []int64{170}, 175, 100 - rbPre},
-		{"transcript in the silence after utterance 1", []int64{80, 200}, 230, 200 - rbPre},
-		{"transcript with the gap shorter than gapMin: nothing", []int64{70}, 150, 0},
-		// Utterance 0's transcript, late, after a short utterance 1 and
-		// its silence: it confirms utterance 0 only.
-		{"late transcript after the next utterance's end: one utterance", []int64{215}, 230, 100 - rbPre},
-		{"and the next transcript the next utterance", []int64{215, 220}, 230, 220 - rbPre},
+		{"a transcript in the quiet after utterance 0", []call{{1, 80}}, 150, 80 - rbPre},
+		{"a transcript after utterance 1 began: the quiet before it", []call{{1, 110}}, 150, 100 - rbPre},
+		{"the same count again changes nothing", []call{{1, 110}, {1, 120}}, 150, 100 - rbPre},
+		{"a late transcript inside utterance 1: utterance 0 only", []call{{1, 170}}, 175, 100 - rbPre},
+		{"utterance 0's transcript late, after utterance 1 and its quiet: one utterance", []call{{1, 215}}, 230, 100 - rbPre},
+		{"and the next transcript the next utterance", []call{{1, 215}, {2, 220}}, 230, 220 - rbPre},
+		{"two transcripts at once: two utterances", []call{{2, 220}}, 230, 220 - rbPre},
+		{"a transcript before gapMin of quiet waits for it", []call{{1, 65}}, 66, 0},
+		{"and confirms once the quiet has come", []call{{1, 65}, {1, 80}}, 150, 80 - rbPre},
+		{"more transcripts than utterances: the rest wait", []call{{3, 220}}, 230, 220 - rbPre},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -593,23 +594,40 @@ func TestReplayByTranscript(t *testing.T) {
 			var n int64
 			push := func(to int64) {
 				for ; n < to; n++ {
-					f := testFrame(n, loudUntil(n))
+					f := testFrame(n, loud(n))
 					b.Push(&f)
 				}
 			}
-			for _, pos := range c.confirms {
-				push(pos)
-				b.Confirm(pos)
+			for _, cl := range c.calls {
+				push(cl.written)
+				b.ConfirmTranscripts(cl.n, cl.written)
 			}
 			push(c.written)
 			start, lost := b.Resume(c.written)
 			if start != c.wantStart || lost != 0 {
 				t.Fatalf("replay from %d (%d lost), want %d", start, lost, c.wantStart)
 			}
-			b.NewSession(start)
-			if b.seen != start {
-				t.Fatalf("a new session keeps the confirmations of the last (seen %d)", b.seen)
-			}
 		})
+	}
+}
+
+// TestReplayUtterances counts the utterances after the last confirmed one,
+// what the drain awaits transcripts for.
+func TestReplayUtterances(t *testing.T) {
+	loud := func(i int64) bool { return i >= 10 && i < 60 || i >= 100 && i < 180 || i >= 240 && i < 250 }
+	for _, c := range []struct{ n, written, want int64 }{
+		{0, 300, 3}, {0, 245, 3}, {0, 100, 1}, {1, 300, 2}, {3, 300, 0},
+	} {
+		b := newTestReplay(t, 0)
+		b.byTranscript = true
+		for i := range int64(300) {
+			f := testFrame(i, loud(i))
+			b.Push(&f)
+		}
+		b.ConfirmTranscripts(c.n, c.written)
+		defer b.Free()
+		if got := b.Utterances(c.written) - b.Unconsumed(c.n); got != c.want {
+			t.Errorf("%d transcripts, written %d: %d utterances owed, want %d", c.n, c.written, got, c.want)
+		}
 	}
 }

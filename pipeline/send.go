@@ -142,7 +142,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 		err := s.sendAll(ctx, sess.gone, func(p []byte, n int64) error { return s.write(sess, w, p, n) })
 		if err == nil {
 			s.recordCadence()
-			err = r.drain(ctx, sess, s.utterances, s.lastLoud)
+			err = r.drain(ctx, sess, s)
 		}
 		if err == nil {
 			break
@@ -265,6 +265,30 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 			return p, n, nil
 		}
 	}
+}
+
+// owed returns the transcripts sess still owes, for a service without
+// segment ends, once every frame has been written: the utterances in what
+// it was sent that no transcript has answered (with a replay buffer, those
+// after the last confirmed one; without, every utterance of the stream,
+// the only session), and at least one when speech was sent and no
+// transcript came after its end (a service that split an utterance in
+// two). It runs under the session's tally lock, where the listener counts.
+func (s *sender) owed(sess *session) int64 {
+	var owed int64
+	if s.replay != nil {
+		n := sess.transcribed.Load()
+		if s.pacer != nil {
+			s.replay.ConfirmTranscripts(n, sess.position())
+		}
+		owed = s.replay.Utterances(sess.position()) - s.replay.Unconsumed(n)
+	} else {
+		owed = s.utterances - s.r.finals.Load()
+	}
+	if s.lastLoud >= 0 && owed <= 0 && s.r.lastFinal.Load() < s.lastLoud+1+s.need {
+		owed = 1
+	}
+	return max(0, owed)
 }
 
 // detect counts frame s.live in the client's detection of speech.
@@ -393,6 +417,9 @@ func (s *sender) write(sess *session, w *watchdog, p []byte, n int64) error {
 		if c := sess.confirmed.Load(); c >= 0 {
 			s.replay.Confirm(c)
 		}
+		if s.r.noEnds && s.pacer != nil {
+			s.replay.ConfirmTranscripts(sess.transcribed.Load(), sess.position())
+		}
 		if s.fillerRun >= s.settled && s.settled > 0 && s.cursor+n == s.live && s.pacer != nil && !s.r.noEnds {
 			// (A service without segment ends never says speech is open
 			// or pending: its transcripts confirm, by Confirm.)
@@ -461,18 +488,17 @@ func (e *MissingTranscriptsError) Error() string {
 // session the service ends normally with nothing outstanding counts as
 // drained when it has settled; a session lost otherwise returns its error,
 // for a replay.
-func (r *run) drain(ctx context.Context, sess *session, utterances, lastLoud int64) error {
+func (r *run) drain(ctx context.Context, sess *session, s *sender) error {
 	start := time.Now()
 	limit := time.NewTimer(r.o.DrainTimeout)
 	defer limit.Stop()
+	utterances, lastLoud := s.utterances, s.lastLoud
 	if r.noEnds {
 		// Each utterance sent is answered by a transcript, in order.
 		sess.flushAt.Store(sess.position())
-		sess.tally.update(func(t *tallyState) {
-			if owed := int(utterances - r.finals.Load()); owed > 0 {
-				t.owed = owed
-				t.pending += owed
-			}
+		sess.tally.update(func(t *tallyState) { // the listener counts transcripts under the same lock
+			t.owed = int(s.owed(sess))
+			t.pending += t.owed
 		})
 	}
 	if r.flush {
@@ -607,6 +633,9 @@ func (s *sender) recover(ctx context.Context, d transport.Dialer, sess *session,
 	}
 	if f := sess.finished.Load(); f >= 0 {
 		s.replay.ConfirmAll(f) // the flush was answered: nothing before it is needed again
+	}
+	if r.noEnds && s.pacer != nil {
+		s.replay.ConfirmTranscripts(sess.transcribed.Load(), sess.position()) // transcripts that came after the last write
 	}
 	start, lost := s.replay.Resume(s.cursor)
 	if lost > 0 {

@@ -32,8 +32,13 @@ type session struct {
 	flushAt   atomic.Int64 // sender: the stream position when the flush was sent; -1 for none
 	finished  atomic.Int64 // listener: flushAt, once a transcript answered the flush: the service is done with everything before; -1 for none
 	ponged    atomic.Int64 // pinger: the stream position the last pong confirmed; -1 for none
-	inEvent   atomic.Bool  // listener: OnEvent is running, pongs are not being read
-	cause     atomic.Pointer[error]
+
+	// transcribed: for a service without segment ends, the final
+	// transcripts of this session, each the answer to the next utterance
+	// (the listener adds under the tally's lock; the sender reads).
+	transcribed atomic.Int64
+	inEvent     atomic.Bool // listener: OnEvent is running, pongs are not being read
+	cause       atomic.Pointer[error]
 
 	tally tally
 	gone  chan struct{} // listener: closed when the session has ended
@@ -274,10 +279,8 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 		// confirms the speech before it (see replayBuffer).
 		out.Segment = r.next
 		r.next++
-		if r.noEnds {
-			r.confirm(sess, sess.position())
-		}
 		var open, flushed bool
+		pos := sess.position()
 		sess.tally.update(func(t *tallyState) {
 			t.lastSeen = now
 			open = t.open
@@ -287,7 +290,11 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 				flushed = true
 			}
 			if r.noEnds {
+				sess.transcribed.Add(1)
 				r.finals.Add(1)
+				if pos > r.lastFinal.Load() {
+					r.lastFinal.Store(pos)
+				}
 				if t.owed > 0 {
 					t.owed--
 					t.pending--
