@@ -76,7 +76,7 @@ Interrupts:
   The first Ctrl-C or SIGTERM stops reading, sends the tail silence, waits
   for outstanding transcripts, closes normally, prints the stats and exits
   130; a second one aborts the run and exits (for aiOla after deleting the
-  auth session, 2s at most; 3s at most in all, a third one exits at once).
+  auth session, 2s at most; 4s at most in all, a third one exits at once).
 
 Exit codes:
   0 ok; 2 bad usage or bad input; 3 could not connect or the handshake was

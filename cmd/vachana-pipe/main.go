@@ -78,7 +78,7 @@ func main() {
 		aborted()
 		select {
 		case <-signals:
-		case <-time.After(abortCleanup + time.Second):
+		case <-time.After(abortCleanup + 2*time.Second): // a token exchange under way gets a second more (transport/aiola)
 		}
 		os.Exit(exitInterrupted)
 	}()

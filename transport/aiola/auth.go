@@ -76,11 +76,24 @@ func expiry(jwt string) time.Time {
 }
 
 // Limits of the token flow's requests that outlive the ctx of a Dial: the
-// POST that opens an auth session, and the delete of the one it replaces.
+// POST that opens an auth session, and the delete of the one it replaces,
+// each given up afterGrace after ctx ends (a stop: the caller then has the
+// auth session to delete, or knows there is none) and at their limit in
+// any case.
 const (
 	sessionPostLimit   = 5 * time.Second
 	replaceDeleteLimit = 2 * time.Second
+	afterGrace         = time.Second
 )
+
+// outlive returns a context for a request that must not be given up the
+// moment ctx ends: it ends limit from now, or grace after ctx ends,
+// whichever comes first. The returned cancel must be called.
+func outlive(ctx context.Context, grace, limit time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return c, func() { stop(); cancel() }
+}
 
 // exchange runs the token flow: the API key for a temporary token, the
 // token for a session's access token (jwt).
@@ -109,11 +122,11 @@ func (d *Dialer) exchange(ctx context.Context) (*grant, error) {
 		SessionID transport.Lenient `json:"sessionId"`
 	}
 	// Once sent, the request that opens the auth session is not given up
-	// when ctx ends (a stop, the connect limit): the session it opens
-	// would hold a slot of the key's concurrency limit until it expired,
-	// with nothing to delete it. It has its own limit instead, and the
+	// the moment ctx ends (a stop, the connect limit): the session it
+	// opens would hold a slot of the key's concurrency limit until it
+	// expired, with nothing to delete it. It gets a second more, and the
 	// Dialer keeps what it returns, for Close to delete.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionPostLimit)
+	sctx, cancel := outlive(ctx, afterGrace, sessionPostLimit)
 	defer cancel()
 	if err := d.call(sctx, "opening the auth session", http.MethodPost, SessionPath, token, body, &ses, token); err != nil {
 		return nil, err

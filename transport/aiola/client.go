@@ -22,9 +22,10 @@
 // concurrency limit until it expires. The sessions of one Dialer share its
 // auth session, and replacing it may end those still open on it: open one
 // session at a time per Dialer (as the pipeline does), or a Dialer per
-// stream. Once the request that opens an auth session is sent it is not
-// given up when the Dial's ctx ends (it has its own 5 s limit), so that the
-// session it opens is held, for Close to delete, rather than orphaned.
+// stream. Once the request that opens an auth session is sent it is given
+// up only a second after the Dial's ctx ends (and at 5 s in any case), so
+// that the session it opens is held, for Close to delete, rather than
+// orphaned.
 //
 // Each Dial then opens a WebSocket to the API URL's host (http→ws,
 // https→wss) at [Path] — Socket.IO's Engine.IO 4, WebSocket only, where the
@@ -297,7 +298,7 @@ func (d *Dialer) grant(ctx context.Context, refused *grant) (g *grant, fresh boo
 		// so that it does not hold one of the key's concurrent sessions
 		// until it expires (the next could be refused with 409). Best
 		// effort: a session already gone answers 404 or 401.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replaceDeleteLimit)
+		dctx, cancel := outlive(ctx, afterGrace, replaceDeleteLimit)
 		d.deleteSession(dctx, d.cur)
 		cancel()
 		d.cur = nil
