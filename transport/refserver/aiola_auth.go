@@ -196,13 +196,16 @@ func (a *authStore) createSession(w http.ResponseWriter, r *http.Request) {
 			"Max concurrency limit reached for API key ("+strconv.Itoa(a.max)+" sessions). Please wait for existing sessions to expire or close them manually.")
 		return
 	}
-	s := &authSession{id: "sess_" + randomHex(12), workflowID: *req.WorkflowID, exp: now.Add(a.ttl)}
+	exp := now.Unix() + int64(math.Ceil(a.ttl.Seconds())) // whole seconds, as JWTs count
+	// The session ends when its JWT says, so a client that trusts exp is
+	// never refused before it.
+	s := &authSession{id: "sess_" + randomHex(12), workflowID: *req.WorkflowID, exp: time.Unix(exp, 0)}
 	jwt := a.sign(jwtClaims{
 		Sub:        s.id,
 		SessionID:  s.id,
 		WorkflowID: s.workflowID,
 		Iat:        now.Unix(),
-		Exp:        now.Unix() + int64(math.Ceil(a.ttl.Seconds())), // whole seconds, as JWTs count
+		Exp:        exp,
 		Jti:        randomHex(8),
 	})
 	a.sessions[jwt] = s

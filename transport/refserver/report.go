@@ -10,6 +10,12 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/frame"
 )
 
+// Bounds on what a Report keeps of a session's set_keywords events.
+const (
+	maxKeywords     = 64
+	maxKeywordBytes = 4 << 10
+)
+
 // Report describes one ended session: what the client sent, how regularly it
 // sent it, and what the server answered. A published Report is never
 // modified; its slices and map are shared by every copy and must not be
@@ -58,7 +64,8 @@ type Report struct {
 	Events map[string]int
 	// Keywords holds, for aiOla, the keywords object of every set_keywords
 	// event, as the JSON the client sent (from its binary attachment, as the
-	// JS SDK sends it, or from its argument, as the Python SDK does).
+	// JS SDK sends it, or from its argument, as the Python SDK does): the
+	// first 64 events, each cut to 4 KiB.
 	Keywords []string
 	// Pongs counts, for aiOla, the Engine.IO pongs ("3") received: the
 	// answers to the server's pings.

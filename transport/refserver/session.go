@@ -158,8 +158,10 @@ func (ss *session) serve() string {
 		case msgIgnored:
 		case msgConfig:
 			ss.rep.Configs++
-			if m.keywords != "" {
-				ss.rep.Keywords = append(ss.rep.Keywords, m.keywords)
+			if m.keywords != "" && len(ss.rep.Keywords) < maxKeywords {
+				// Bounded, as Events is: a long-running server must not
+				// grow with a client that sends them in a loop.
+				ss.rep.Keywords = append(ss.rep.Keywords, m.keywords[:min(len(m.keywords), maxKeywordBytes)])
 			}
 		case msgPong:
 			ss.rep.Pongs++
