@@ -56,8 +56,9 @@ type Audio struct {
 	// [SegmentEnded] (aiOla). The pipeline then pairs the transcripts, in
 	// order, with the utterances it detects itself in what it sent
 	// (speech followed by at least 450 ms of quiet): for the replay, each
-	// transcript confirms the next utterance that had ended before it
-	// came; and the drain awaits a transcript for each utterance sent.
+	// transcript confirms the next utterance not confirmed yet; and the
+	// drain awaits a transcript for each utterance sent after the last
+	// one confirmed.
 	NoSegmentEnds bool
 }
 
