@@ -291,3 +291,23 @@ func (badChunks) Dial(context.Context) (transport.Session, error) {
 	panic("dialled a dialer whose chunks were refused")
 }
 func (badChunks) Close(context.Context) error { return nil }
+
+// TestChunkedFastService: a service that ends utterances sooner than the
+// client's 450 ms of quiet (here after 200 ms), and so may split what the
+// client takes for one utterance, is not waited for in vain at the end.
+func TestChunkedFastService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("paced stream")
+	}
+	t.Parallel()
+	in := reconnectInput(t)
+	o, _ := streamChunky(t, in, refserver.Options{Hangover: 200 * time.Millisecond, ProcessingDelay: 50 * time.Millisecond}, &Options{NoReconnect: true, DrainTimeout: 5 * time.Second})
+	if o.err != nil || len(o.texts) < 2 || len(o.warnings) != 0 {
+		t.Fatalf("Stream = %v, transcripts %q, warnings %q; want every transcript and no warning", o.err, o.texts, o.warnings)
+	}
+	// 6.6 s of input and 1 s of tail; the drain's 5 s limit must not be spent.
+	if limit := 10 * time.Second; o.stats.Elapsed > limit {
+		t.Fatalf("the stream took %v: the drain waited for a transcript that was not owed", o.stats.Elapsed)
+	}
+	t.Logf("%d transcripts: %q", len(o.texts), o.texts)
+}

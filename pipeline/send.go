@@ -272,8 +272,8 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 // it was sent that no transcript has answered (with a replay buffer, those
 // after the last confirmed one; without, every utterance of the stream,
 // the only session), and at least one when speech was sent and no
-// transcript came after its end (a service that split an utterance in
-// two). It runs under the session's tally lock, where the listener counts.
+// transcript came after its last loud frame (a service that split an
+// utterance in two). It runs under the session's tally lock, where the listener counts.
 func (s *sender) owed(sess *session) int64 {
 	var owed int64
 	if s.replay != nil {
@@ -285,8 +285,8 @@ func (s *sender) owed(sess *session) int64 {
 	} else {
 		owed = s.utterances - s.r.finals.Load()
 	}
-	if s.lastLoud >= 0 && owed <= 0 && s.r.lastFinal.Load() < s.lastLoud+1+s.need {
-		owed = 1
+	if s.lastLoud >= 0 && owed <= 0 && s.r.lastFinal.Load() <= s.lastLoud {
+		owed = 1 // (a service that ends utterances sooner than gapMin answers after the last loud frame all the same)
 	}
 	return max(0, owed)
 }
