@@ -52,3 +52,42 @@ func TestWAVName(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressedError: known compressed audio is refused with a
+// *CompressedError naming it, whatever the container asked for but raw,
+// and its message says what to do without dropping the user's flags.
+func TestCompressedError(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		opts Options
+		kind string // "" for no CompressedError
+	}{
+		{"MP3", []byte("ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), Options{}, "an MP3 file"},
+		{"FLAC named .wav", []byte("fLaC\x00\x00\x00\x22\x00\x00\x00\x00"), Options{Name: "a.wav"}, "a FLAC file"},
+		{"Ogg as WAV", []byte("OggS\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00"), Options{Container: WAV}, "an Ogg file (Opus or Vorbis)"},
+		{"M4A", []byte("\x00\x00\x00\x20ftypM4A \x00\x00"), Options{}, "an MP4/M4A file"},
+		{"MP3 as raw", []byte("ID3\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), Options{Container: Raw, Raw: Format{Rate: 16000}}, ""},
+		{"not WAV", []byte("hello world, not audio"), Options{Container: WAV}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewReader(strings.NewReader(string(tt.in)), tt.opts)
+			var ce *CompressedError
+			if got := errors.As(err, &ce); got != (tt.kind != "") {
+				t.Fatalf("NewReader = %v; errors.As(*CompressedError) = %v, want %v", err, got, tt.kind != "")
+			}
+			if ce == nil {
+				return
+			}
+			if ce.Kind != tt.kind {
+				t.Fatalf("Kind %q, want %q", ce.Kind, tt.kind)
+			}
+			msg := err.Error()
+			want := "source: the input looks like " + tt.kind + ", not WAV or raw PCM; install ffmpeg"
+			if !strings.HasPrefix(msg, want) || strings.Contains(msg, "| vachana-pipe") {
+				t.Fatalf("message %q; want it to start %q and suggest no pipe", msg, want)
+			}
+		})
+	}
+}

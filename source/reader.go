@@ -53,6 +53,21 @@ type Options struct {
 // ErrEmpty reports an input with no bytes at all.
 var ErrEmpty = errors.New("source: the input is empty")
 
+// CompressedError is the error [NewReader] returns for an input that is
+// known compressed audio or another container it does not decode (MP3,
+// Ogg, FLAC, MP4/M4A, AIFF, AU, AMR, Matroska/WebM), recognised by its
+// first bytes. A caller that can decode such input another way (the
+// command runs ffmpeg) recognises it with errors.As; the message tells a
+// user to install ffmpeg or to convert the input to WAV.
+type CompressedError struct {
+	// Kind names the format as a phrase, e.g. "an MP3 file".
+	Kind string
+}
+
+func (e *CompressedError) Error() string {
+	return "source: the input looks like " + e.Kind + ", not WAV or raw PCM; install ffmpeg and vachana-pipe decodes it itself, or convert it first: ffmpeg -i INPUT OUTPUT.wav"
+}
+
 // Reader is an input decoded to mono s16le: Read returns samples at
 // Format().Rate. It ends when its input ends: io.EOF from the input (as after
 // [Input.Stop]) ends it normally, any other error is returned after the
@@ -66,7 +81,7 @@ type Reader struct {
 // NewReader reads the start of r to tell WAV from raw PCM (for Auto), reads
 // the WAV header if there is one, and returns a Reader decoding the rest.
 // Content that is known compressed audio (MP3, Ogg, FLAC, MP4…) is refused
-// with a hint to convert it, unless the container is Raw.
+// with a [*CompressedError], unless the container is Raw.
 func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	var head [12]byte
 	n, err := io.ReadFull(r, head[:])
@@ -84,7 +99,7 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	}
 	if c != Raw && !isRIFF {
 		if kind := sniffContainer(head[:n]); kind != "" {
-			return nil, fmt.Errorf("source: the input looks like %s, not WAV or raw PCM; convert it first, e.g. ffmpeg -i INPUT -f s16le -ac 1 -ar 16000 - | vachana-pipe", kind)
+			return nil, &CompressedError{Kind: kind}
 		}
 	}
 	if c == Auto {

@@ -38,7 +38,10 @@ transcript on a line.
 INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
 streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
 and -in-channels, at any rate: it is mixed to mono and resampled to -rate
-with libsoxr. Anything else goes through ffmpeg first:
+with libsoxr. A compressed file (MP3, M4A/MP4, AAC, FLAC, Ogg/Opus, WebM,
+WMA: by its first bytes, or with -format auto by its name) is decoded
+through ffmpeg when ffmpeg is installed, with the same flags. From a pipe,
+convert first:
   ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
 
 Flags:

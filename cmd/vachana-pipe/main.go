@@ -3,6 +3,7 @@
 // streaming speech-to-text, or with -service aiola to aiOla's, and prints
 // the transcripts.
 //
+//	vachana-pipe -local talk.mp3 (decoded through ffmpeg, if installed)
 //	ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
 //	vachana-pipe -local testdata/speech-16k.s16le
 //	vachana-pipe -service sarvam -local testdata/speech-16k.s16le

@@ -66,7 +66,7 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 	if runErr == nil {
 		// The audio that was there has been streamed; now say what was
 		// wrong with the end of the input.
-		return inputEnd(in.name, in.decoded, con)
+		return in.end(con)
 	}
 	return classify(ctx, runErr)
 }
