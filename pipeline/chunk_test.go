@@ -95,26 +95,7 @@ func streamChunky(t *testing.T, in []byte, ro refserver.Options, opts *Options) 
 	ro.Faults.Sessions = max(ro.Faults.Sessions, 1)
 	srv, vd := refSession(t, dialects[0], &ro)
 	d := &chunky{Dialer: vd}
-	var o outcome
-	var mu sync.Mutex
-	if opts == nil {
-		opts = &Options{}
-	}
-	opts.OnEvent = func(ev Event) {
-		if ev.Kind == transport.Transcript {
-			o.texts = append(o.texts, ev.Text)
-			o.segments = append(o.segments, ev.Segment)
-			o.sessions = append(o.sessions, ev.Session)
-		}
-	}
-	opts.OnWarning = func(err error) {
-		mu.Lock()
-		o.warnings = append(o.warnings, err.Error())
-		mu.Unlock()
-	}
-	o.stats, o.err = Stream(context.Background(), strings.NewReader(string(in)), d, opts)
-	srv.Close()
-	o.reports = srv.Reports()
+	o := streamTo(t, srv, d, in, opts)
 	return o, d
 }
 

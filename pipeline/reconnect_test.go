@@ -59,6 +59,13 @@ func streamVia(t *testing.T, dl dialect, in []byte, faults refserver.Faults, opt
 	if wrap != nil {
 		d = wrapDialer{d, wrap}
 	}
+	return streamTo(t, srv, d, in, opts)
+}
+
+// streamTo streams in to srv through d with opts (whose OnEvent and
+// OnWarning it sets), closes d and srv, and returns what happened.
+func streamTo(t *testing.T, srv *refserver.Server, d transport.Dialer, in []byte, opts *Options) outcome {
+	t.Helper()
 	var o outcome
 	var mu sync.Mutex
 	if opts == nil {

@@ -136,37 +136,49 @@ type sdkRun struct {
 	Output     string // stdout and stderr, for failure messages
 }
 
+// runNodeScript runs node with argv (a script and its arguments, node's
+// own before them), bounded by [nodeRunLimit], with the environment but
+// keyEnv (never a real key near a test server), and returns what it printed
+// on stdout, its exit code and, for failure messages, the command with its
+// stdout and stderr. It fails t if the script could not run or timed out; a
+// non-zero exit alone is left to the caller.
+func runNodeScript(t *testing.T, env nodeEnv, keyEnv string, argv []string) (stdout []byte, exit int, output string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), nodeRunLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, env.node, argv...)
+	cmd.WaitDelay = 5 * time.Second
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, keyEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	output = fmt.Sprintf("node %s\nstdout:\n%s\nstderr:\n%s", strings.Join(argv, " "), out.String(), stderr.String())
+	if ctx.Err() != nil {
+		t.Fatalf("the Node.js script did not finish within %v\n%s", nodeRunLimit, output)
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		exit = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("running the Node.js script: %v\n%s", err, output)
+	}
+	return out.Bytes(), exit, output
+}
+
 // runSDK runs node/sarvam-sdk.js with nodeArgs before the script and args
 // after it, bounded by [nodeRunLimit], and parses what it printed. It fails
 // t if the script could not run, timed out, or printed no summary; a
 // non-zero exit alone is left to the caller.
 func runSDK(t *testing.T, env nodeEnv, nodeArgs []string, args ...string) sdkRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), nodeRunLimit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, env.node, append(append(nodeArgs, sdkScript), args...)...)
-	cmd.WaitDelay = 5 * time.Second
-	for _, kv := range os.Environ() {
-		// Never let a real key from the environment near a test server.
-		if !strings.HasPrefix(kv, "SARVAM_API_KEY=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := sdkRun{Output: fmt.Sprintf("node %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), stdout.String(), stderr.String())}
-	if ctx.Err() != nil {
-		t.Fatalf("the SDK did not finish within %v\n%s", nodeRunLimit, r.Output)
-	}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.ExitCode = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("running the SDK: %v\n%s", err, r.Output)
-	}
-	sc := bufio.NewScanner(&stdout)
+	stdout, exit, output := runNodeScript(t, env, "SARVAM_API_KEY", append(append(nodeArgs, sdkScript), args...))
+	r := sdkRun{ExitCode: exit, Output: output}
+	sc := bufio.NewScanner(bytes.NewReader(stdout))
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
 		raw := sc.Bytes()

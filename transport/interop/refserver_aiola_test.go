@@ -5,14 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -88,30 +85,9 @@ type refAiolaRun struct {
 // not run, timed out, or printed no summary.
 func runRefAiolaClient(t *testing.T, env nodeEnv, args ...string) refAiolaRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), nodeRunLimit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, env.node, append([]string{refAiolaScript}, args...)...)
-	cmd.WaitDelay = 5 * time.Second
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AIOLA_API_KEY=") { // never a real key near a test server
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := refAiolaRun{Output: fmt.Sprintf("node %s %s\nstdout:\n%s\nstderr:\n%s", refAiolaScript, strings.Join(args, " "), stdout.String(), stderr.String())}
-	if ctx.Err() != nil {
-		t.Fatalf("the script did not finish within %v\n%s", nodeRunLimit, r.Output)
-	}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.ExitCode = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("running the script: %v\n%s", err, r.Output)
-	}
-	sc := bufio.NewScanner(&stdout)
+	stdout, exit, output := runNodeScript(t, env, "AIOLA_API_KEY", append([]string{refAiolaScript}, args...))
+	r := refAiolaRun{ExitCode: exit, Output: output}
+	sc := bufio.NewScanner(bytes.NewReader(stdout))
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
 		raw := sc.Bytes()
