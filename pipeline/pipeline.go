@@ -157,6 +157,15 @@ type Event struct {
 	// sessions, so it only grows (the service's own index restarts with
 	// each session).
 	Segment int
+
+	// Start and End, on a final transcript, are the bounds of the speech
+	// it transcribes in the input's timeline: from the input's first
+	// sample, however many sessions and replays the stream took. They are
+	// found from where the session's events came in what was sent and
+	// refined by the client's own detection of speech in that audio (see
+	// Stream). Both are zero when not known: on other events, and on
+	// every event of Run.
+	Start, End time.Duration
 }
 
 // withDefaults returns o with its defaults filled in, or an error naming
@@ -349,6 +358,9 @@ type run struct {
 	transcripts atomic.Int64 // final transcripts, for progress
 	next        int          // listeners, one at a time: number of the next segment
 	lat, turn   summary      // listeners: latency, turnaround
+
+	speech speechMap // sender: the speech detected, for the timestamps
+	place  placer    // listeners, one at a time: segments placed in time
 }
 
 // newRun checks opts and sets up the queue and the watch of Options.Stop,

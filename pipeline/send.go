@@ -79,10 +79,6 @@ func newSender(r *run) *sender {
 		s.unit = int64(r.unit)
 		s.chunk = make([]byte, 0, r.unit*frame.Size)
 	}
-	if r.noEnds {
-		s.loudEnergy = frame.EnergyAt(quietDBFS)
-		s.need = r.o.Rate.FramesIn(gapMin)
-	}
 	if !r.o.Unpaced {
 		s.pacer = newPacer(s.rate())
 	}
@@ -126,7 +122,13 @@ func (r *run) sendTo(ctx context.Context, dst Sink) error {
 func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Session) error {
 	s := newSender(r)
 	defer s.record()
+	// Speech detection: for the timestamps, and for a service without
+	// segment ends, for the replay and the drain.
+	s.loudEnergy = frame.EnergyAt(quietDBFS)
+	s.need = r.o.Rate.FramesIn(gapMin)
+	r.place = placer{m: &r.speech, need: s.need, hang: r.o.Rate.FramesIn(segmentHangover), paced: !r.o.Unpaced, single: r.noEnds || r.o.Unpaced}
 	if r.o.Reconnects > 0 {
+		r.place.keep = r.o.Rate.FramesIn(r.o.Replay) + 1
 		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay)
 		s.replay.byTranscript = r.noEnds
 		defer s.replay.Free()
@@ -237,6 +239,9 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 			if buf == s.silence {
 				s.fillerRun++
 			} else {
+				if s.fillerRun > 0 && s.loudEnergy > 0 {
+					s.r.speech.filled(s.live-s.fillerRun, s.fillerRun)
+				}
 				s.fillerRun = 0
 			}
 			if s.loudEnergy > 0 {
@@ -291,16 +296,21 @@ func (s *sender) owed(sess *session) int64 {
 	return max(0, owed)
 }
 
-// detect counts frame s.live in the client's detection of speech.
+// detect counts frame s.live in the client's detection of speech, and
+// records where utterances begin and end for the timestamps.
 func (s *sender) detect(f *frame.Frame) {
 	if f.Energy() < s.loudEnergy {
-		s.quietRun++
+		if s.quietRun++; s.quietRun == s.need && s.lastLoud >= 0 {
+			s.r.speech.end(s.lastLoud + 1)
+		}
 		return
 	}
 	if s.lastLoud < 0 || s.quietRun >= s.need {
 		s.utterances++
+		s.r.speech.begin(s.live)
 	}
 	s.lastLoud, s.quietRun = s.live, 0
+	s.r.speech.loud.Store(s.live + 1)
 }
 
 // next returns the next frame from the queue, or nil at its end. With a

@@ -59,6 +59,7 @@ func (r *run) start(ctx context.Context, s transport.Session, n int, start int64
 	sess.finished.Store(-1)
 	sess.ponged.Store(-1)
 	sess.tally.changed = make(chan struct{}, 1)
+	r.place.reset(start) // before the listener starts: it places what this session is sent
 	sess.wg.Go(func() {
 		err := r.listen(sess)
 		close(sess.gone)
@@ -145,9 +146,10 @@ func (t *tally) get() tallyState {
 
 // segmentMark is a segment the service is transcribing.
 type segmentMark struct {
-	pos     int64 // the stream position when its SegmentEnded came
-	segment int   // its number across sessions
-	at      time.Time
+	pos        int64 // the stream position when its SegmentEnded came
+	segment    int   // its number across sessions
+	at         time.Time
+	start, end time.Duration // where it lies in the input, if known
 }
 
 // segmentMarks is what the listener holds to pair segment ends with their
@@ -248,7 +250,8 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			break
 		}
 		out.Segment = r.next
-		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now})
+		out.Start, out.End = r.times(pos, ev.AudioDuration)
+		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now, start: out.Start, end: out.End})
 		r.next++
 	case transport.Transcript:
 		if !ev.Final {
@@ -268,6 +271,7 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			m := marks.ends[0]
 			marks.ends = marks.ends[1:]
 			out.Segment = m.segment
+			out.Start, out.End = m.start, m.end
 			r.turn.add(now.Sub(m.at))
 			sess.tally.update(func(t *tallyState) { t.pending--; t.lastSeen = now })
 			r.confirm(sess, m.pos)
@@ -281,6 +285,7 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 		r.next++
 		var open, flushed bool
 		pos := sess.position()
+		out.Start, out.End = r.times(pos, ev.AudioDuration)
 		sess.tally.update(func(t *tallyState) {
 			t.lastSeen = now
 			open = t.open
@@ -316,6 +321,20 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 		}
 	}
 	return out
+}
+
+// times places the segment whose end came at stream position pos (see
+// placer) and returns its bounds in the input, zero when not known. dur is
+// its audio as the service counts it, if it says.
+func (r *run) times(pos int64, dur time.Duration) (start, end time.Duration) {
+	if r.place.m == nil {
+		return 0, 0
+	}
+	s, e, ok := r.place.place(pos, r.o.Rate.FramesIn(dur))
+	if !ok {
+		return 0, 0
+	}
+	return r.o.Rate.FrameAt(s), r.o.Rate.FrameAt(e)
 }
 
 // confirm publishes, for the replay, that the service finished the segment

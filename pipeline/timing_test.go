@@ -1,0 +1,247 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
+)
+
+// tspan is a stretch of the input, in time.
+type tspan struct{ start, end time.Duration }
+
+// voiced is a generated input whose speech boundaries are known by
+// construction: segments of a voiced signal (a 140 Hz harmonic series,
+// its loudness modulated four times a second like syllables, 10 ms ramps
+// at each end) separated by pauses of 0.6 to 2.5 s, each segment made of
+// bursts with pauses of 0.2–0.3 s inside it (shorter than any service's
+// end of speech), over noise at −65 dBFS.
+var voiced = struct {
+	segments []tspan   // the truth: from the first burst's start to the last's end
+	bursts   [][]tspan // the bursts of each segment
+	length   time.Duration
+}{
+	bursts: [][]tspan{
+		{{400 * ms, 950 * ms}, {1150 * ms, 1900 * ms}},
+		{{2600 * ms, 3300 * ms}},
+		{{4600 * ms, 5400 * ms}, {5600 * ms, 6900 * ms}, {7200 * ms, 8100 * ms}},
+		{{8700 * ms, 9600 * ms}},
+		{{12100 * ms, 14000 * ms}},
+		{{14900 * ms, 15400 * ms}},
+	},
+	length: 16500 * ms,
+}
+
+const ms = time.Millisecond
+
+func init() {
+	for _, b := range voiced.bursts {
+		voiced.segments = append(voiced.segments, tspan{b[0].start, b[len(b)-1].end})
+	}
+}
+
+// voicedAudio returns voiced as 16 kHz s16le.
+func voicedAudio() []byte {
+	const rate = 16000
+	n := int(voiced.length.Seconds() * rate)
+	out := make([]byte, 2*n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	noise := 32768 * math.Pow(10, -65.0/20) * math.Sqrt(3) // uniform noise of that RMS
+	for i := range n {
+		t := float64(i) / rate
+		v := (rng.Float64()*2 - 1) * noise
+		for _, seg := range voiced.bursts {
+			for _, b := range seg {
+				s, e := b.start.Seconds(), b.end.Seconds()
+				if t < s || t >= e {
+					continue
+				}
+				env := 0.7 + 0.3*math.Sin(2*math.Pi*4*(t-s)) // syllables
+				env *= min(1, (t-s)/0.01, (e-t)/0.01)        // ramps
+				var x float64
+				for k := 1.0; k <= 6; k++ {
+					x += math.Sin(2*math.Pi*140*k*t) / k
+				}
+				v += 0.25 * 32768 * env * x / 2.45
+			}
+		}
+		binary.LittleEndian.PutUint16(out[2*i:], uint16(int16(max(-32768, min(32767, math.Round(v))))))
+	}
+	return out
+}
+
+var voicedOnce = sync.OnceValue(voicedAudio)
+
+// TestTimestamps streams the generated input through each dialect of the
+// reference server and compares the times of its transcripts with the
+// segments' true boundaries: the median error of the starts and ends must
+// be at most 80 ms, the 90th percentile at most 200 ms. The same stream
+// with its session dropped inside the third segment must give the same
+// times.
+func TestTimestamps(t *testing.T) {
+	forDialectsParallel(t, func(t *testing.T, dl dialect) {
+		in := voicedOnce()
+		clean := transcriptTimes(t, dl, in, refserver.Faults{})
+		errs := boundaryErrors(t, clean, voiced.segments)
+		med, p90 := percentile(errs, 50), percentile(errs, 90)
+		t.Logf("%s: %d segments, boundary error median %v, p90 %v, max %v", dl.name, len(clean), med, p90, slices.Max(errs))
+		if med > 80*ms || p90 > 200*ms {
+			t.Errorf("%s: boundary error median %v (limit 80 ms), p90 %v (limit 200 ms); times %v, truth %v", dl.name, med, p90, clean, voiced.segments)
+		}
+
+		// Dropped 6 s in, inside the third segment's second burst.
+		faulty := transcriptTimes(t, dl, in, refserver.Faults{DropAfterFrames: dl.count(int(frame.Rate16k.FramesIn(6 * time.Second))), Sessions: 1})
+		if len(faulty) != len(clean) {
+			t.Fatalf("%s: after a lost session %d transcripts came, %v; without, %d, %v", dl.name, len(faulty), faulty, len(clean), clean)
+		}
+		for i := range clean {
+			if d := max(abs(faulty[i].start-clean[i].start), abs(faulty[i].end-clean[i].end)); d > 32*ms {
+				t.Errorf("%s: segment %d placed at %v after a lost session, at %v without", dl.name, i, faulty[i], clean[i])
+			}
+		}
+	})
+}
+
+// transcriptTimes streams in paced to a reference server speaking dl with
+// faults and returns the times of its final transcripts, in order.
+func transcriptTimes(t *testing.T, dl dialect, in []byte, faults refserver.Faults) []tspan {
+	t.Helper()
+	var got []tspan
+	opts := &Options{}
+	srv, d := refSession(t, dl, &refserver.Options{Faults: faults})
+	o := streamEvents(t, srv, d, in, opts, func(ev Event) {
+		if ev.Kind == transport.Transcript && ev.Final {
+			got = append(got, tspan{ev.Start, ev.End})
+		}
+	})
+	if o.err != nil {
+		t.Fatalf("%s: %v (warnings %q)", dl.name, o.err, o.warnings)
+	}
+	return got
+}
+
+// streamEvents is streamTo with each event also handed to each.
+func streamEvents(t *testing.T, srv *refserver.Server, d transport.Dialer, in []byte, opts *Options, each func(Event)) outcome {
+	t.Helper()
+	var o outcome
+	var mu sync.Mutex
+	opts.OnEvent = each
+	opts.OnWarning = func(err error) {
+		mu.Lock()
+		o.warnings = append(o.warnings, err.Error())
+		mu.Unlock()
+	}
+	o.stats, o.err = Stream(t.Context(), bytes.NewReader(in), d, opts)
+	return o
+}
+
+// boundaryErrors pairs got with the true segments in order and returns the
+// error of each start and end.
+func boundaryErrors(t *testing.T, got, truth []tspan) []time.Duration {
+	t.Helper()
+	if len(got) != len(truth) {
+		t.Fatalf("%d transcripts, %v, for %d segments, %v", len(got), got, len(truth), truth)
+	}
+	var errs []time.Duration
+	for i := range got {
+		errs = append(errs, abs(got[i].start-truth[i].start), abs(got[i].end-truth[i].end))
+	}
+	return errs
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func abs(d time.Duration) time.Duration { return max(d, -d) }
+
+func (s tspan) String() string { return fmt.Sprintf("[%v–%v]", s.start, s.end) }
+
+// TestPlacer checks the rules of placing a segment among the detected
+// utterances (frames of 32 ms; gapMin 15 frames, segmentHangover 16).
+func TestPlacer(t *testing.T) {
+	type call struct {
+		pos, dur   int64
+		start, end int64 // want; end 0: not placed
+	}
+	for _, tc := range []struct {
+		name   string
+		utts   []utterance
+		open   bool  // the last utterance is open
+		loud   int64 // the frame after its last loud one
+		single bool
+		paced  bool
+		reset  int64 // a new session starts here before the calls; -1 none
+		calls  []call
+	}{
+		{name: "one segment", paced: true, reset: -1, utts: []utterance{{10, 40}},
+			calls: []call{{pos: 40 + 16 + 3, start: 10, end: 40}}},
+		{name: "two utterances merged by the service", paced: true, reset: -1, utts: []utterance{{10, 40}, {56, 80}},
+			calls: []call{{pos: 80 + 16 + 2, start: 10, end: 80}}},
+		{name: "next speech begun, not taken", paced: true, reset: -1, utts: []utterance{{10, 40}, {57, 90}}, open: true, loud: 62,
+			calls: []call{{pos: 40 + 16 + 6, start: 10, end: 40}}},
+		{name: "a short next utterance begun after the end", paced: true, reset: -1, utts: []utterance{{10, 40}, {57, 60}},
+			calls: []call{{pos: 40 + 16 + 4, start: 10, end: 40}, {pos: 60 + 16 + 1, start: 57, end: 60}}},
+		{name: "a short next utterance complete when the end comes late", paced: true, reset: -1, utts: []utterance{{10, 40}, {57, 58}},
+			calls: []call{{pos: 40 + 16 + 17, start: 10, end: 40}}},
+		{name: "cut inside long speech", paced: true, reset: -1, utts: []utterance{{10, 11}}, open: true, loud: 480,
+			calls: []call{{pos: 400, start: 10, end: 384}, {pos: 520, start: 384, end: 480}}},
+		{name: "speech not detected, duration said", paced: true, reset: -1,
+			calls: []call{{pos: 100, dur: 20, start: 64, end: 84}}},
+		{name: "speech not detected, nothing said", paced: true, reset: -1,
+			calls: []call{{pos: 100}}},
+		{name: "late transcripts of a service without segment ends", paced: true, single: true, reset: -1, utts: []utterance{{10, 40}, {60, 70}, {90, 120}},
+			calls: []call{{pos: 100, start: 10, end: 40}, {pos: 101, start: 60, end: 70}, {pos: 140, start: 90, end: 120}}},
+		{name: "a service that ends utterances sooner", paced: true, single: true, reset: -1, utts: []utterance{{10, 40}}, open: true, loud: 40,
+			calls: []call{{pos: 48, start: 10, end: 40}}},
+		{name: "unpaced pairs in order", single: true, reset: -1, utts: []utterance{{10, 40}, {60, 70}},
+			calls: []call{{pos: 500, start: 10, end: 40}, {pos: 500, start: 60, end: 70}}},
+		{name: "replay from before a placed segment", paced: true, reset: 30, utts: []utterance{{10, 40}, {60, 70}},
+			calls: []call{{pos: 40 + 17, start: 30, end: 40}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &speechMap{utts: slices.Clone(tc.utts), open: tc.open}
+			m.loud.Store(tc.loud)
+			p := &placer{m: m, need: 15, hang: 16, paced: tc.paced, single: tc.single}
+			if tc.reset >= 0 {
+				p.reset(tc.reset)
+			}
+			for i, c := range tc.calls {
+				s, e, ok := p.place(c.pos, c.dur)
+				if c.end == 0 {
+					if ok {
+						t.Errorf("call %d: placed at [%d, %d), want not placed", i, s, e)
+					}
+					continue
+				}
+				if !ok || s != c.start || e != c.end {
+					t.Errorf("call %d (pos %d): placed at [%d, %d) (%v), want [%d, %d)", i, c.pos, s, e, ok, c.start, c.end)
+				}
+			}
+		})
+	}
+}
+
+// TestInputTimeline checks that filler sent while the input paused is left
+// out of the times.
+func TestInputTimeline(t *testing.T) {
+	m := &speechMap{fills: []fillRun{{at: 100, n: 50}, {at: 300, n: 10}}}
+	for _, tc := range []struct{ stream, input int64 }{
+		{0, 0}, {100, 100}, {120, 100}, {150, 100}, {151, 101}, {300, 250}, {305, 250}, {310, 250}, {400, 340},
+	} {
+		if got := m.inputFrame(tc.stream); got != tc.input {
+			t.Errorf("stream frame %d: input frame %d, want %d", tc.stream, got, tc.input)
+		}
+	}
+}
