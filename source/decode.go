@@ -113,13 +113,15 @@ func (f Format) Validate() error {
 var ErrPartialSample = errors.New("source: input ends with an incomplete sample")
 
 // Decoder converts interleaved PCM of any [Format] read from an io.Reader
-// into mono signed 16-bit little-endian samples, the pipeline's format.
+// into mono signed 16-bit little-endian samples, the pipeline's format, or,
+// made by [NewChannelDecoder], into interleaved s16le of every channel.
 //
-// Channels are down-mixed by averaging, so the mix can never clip. Integer
-// samples wider than 16 bits and float samples are rounded to the nearest
-// 16-bit value; floats beyond ±1.0 are clamped, NaN becomes 0. 16-bit mono
-// passes through bit-identical. The µ-law and A-law tables are those of
-// ITU-T G.711.
+// [NewDecoder] down-mixes channels by averaging, so the mix can never clip.
+// Integer samples wider than 16 bits and float samples are rounded to the
+// nearest 16-bit value; floats beyond ±1.0 are clamped, NaN becomes 0. 16-bit
+// mono passes through bit-identical. The µ-law and A-law tables are those of
+// ITU-T G.711. A channel kept apart by NewChannelDecoder is converted sample
+// by sample exactly as the same samples alone in a mono input would be.
 //
 // Decoder reads its input with whatever sizes the reader returns (a pipe's
 // short reads included) and carries partial samples over. It allocates only
@@ -129,8 +131,9 @@ type Decoder struct {
 	f     Format
 	in    []byte // raw input; in[:n] holds bytes not yet decoded
 	n     int
-	out   [2]byte // a decoded sample not yet returned (when Read is given 1 byte)
+	out   [2 * MaxChannels]byte // the end of a decoded frame not yet returned (when Read is given less than a frame)
 	nout  int
+	keep  bool  // channels kept apart (NewChannelDecoder), not averaged
 	total int64 // input bytes read
 	err   error // end-of-input problem, for Err
 	rerr  error // read error of r: sticky, returned once the samples before it are out
@@ -148,8 +151,36 @@ func NewDecoder(r io.Reader, f Format) (*Decoder, error) {
 	return &Decoder{r: r, f: f, in: make([]byte, decodeBlock*f.FrameSize())}, nil
 }
 
+// NewChannelDecoder returns a Decoder reading PCM of format f from r that
+// keeps the channels apart: Read returns interleaved s16le, one sample of
+// each of f.Channels channels per frame, in the input's order. Every sample
+// is converted as [NewDecoder] converts a mono input's. Signed 16-bit
+// little-endian input is returned as it is, read straight into the caller's
+// buffer when nothing is pending. [NewSplitter] turns the output into one
+// reader per channel.
+func NewChannelDecoder(r io.Reader, f Format) (*Decoder, error) {
+	d, err := NewDecoder(r, f)
+	if err != nil {
+		return nil, err
+	}
+	d.keep = true
+	return d, nil
+}
+
 // Format returns the input format.
 func (d *Decoder) Format() Format { return d.f }
+
+// Channels returns the number of channels Read returns: 1, or all of the
+// input's for a Decoder made by [NewChannelDecoder].
+func (d *Decoder) Channels() int {
+	if d.keep {
+		return d.f.Channels
+	}
+	return 1
+}
+
+// outSize returns the bytes of one decoded frame.
+func (d *Decoder) outSize() int { return 2 * d.Channels() }
 
 // InputBytes returns the number of input bytes read so far.
 func (d *Decoder) InputBytes() int64 { return d.total }
@@ -158,42 +189,49 @@ func (d *Decoder) InputBytes() int64 { return d.total }
 // [ErrPartialSample], once Read has returned io.EOF; nil otherwise.
 func (d *Decoder) Err() error { return d.err }
 
-// Read fills p with mono s16le samples. It returns io.EOF at the end of the
-// input. A read error of the underlying reader is returned once the samples
-// read before it have been returned (an incomplete sample just before it is
-// dropped), and again on every later call: it is never turned into a clean
-// end of input.
+// Read fills p with mono s16le samples (interleaved s16le of every channel
+// for a Decoder made by [NewChannelDecoder]). It returns io.EOF at the end
+// of the input. A read error of the underlying reader is returned once the
+// samples read before it have been returned (an incomplete sample frame just
+// before it is dropped), and again on every later call: it is never turned
+// into a clean end of input.
 func (d *Decoder) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	written := 0
-	if d.nout > 0 { // a sample split by a 1-byte read
-		written = copy(p, d.out[2-d.nout:])
+	osz := d.outSize()
+	if d.nout > 0 { // a frame split by a short read
+		written = copy(p, d.out[osz-d.nout:osz])
 		d.nout -= written
 		if written == len(p) {
 			return written, nil
 		}
 	}
 	fs := d.f.FrameSize()
+	if d.keep && d.f.Encoding == S16LE && written == 0 && d.n == 0 && !d.eof && d.rerr == nil && len(p) >= fs {
+		if n := d.readDirect(p[:len(p)-len(p)%fs]); n > 0 {
+			return n, nil
+		}
+	}
 	for {
 		if whole := d.n / fs; whole > 0 {
-			room := (len(p) - written) / 2
+			room := (len(p) - written) / osz
 			if room == 0 {
 				if written > 0 {
 					return written, nil
 				}
-				// p has room for one byte only: decode one sample into out.
-				decode(d.out[:], d.in[:fs], d.f)
+				// p has room for part of a frame only: decode one into out.
+				d.convert(d.out[:osz], d.in[:fs])
 				d.shift(fs)
-				p[0] = d.out[0]
-				d.nout = 1
-				return 1, nil
+				n := copy(p, d.out[:osz])
+				d.nout = osz - n
+				return n, nil
 			}
 			k := min(whole, room)
-			decode(p[written:written+2*k], d.in[:k*fs], d.f)
+			d.convert(p[written:written+osz*k], d.in[:k*fs])
 			d.shift(k * fs)
-			return written + 2*k, nil
+			return written + osz*k, nil
 		}
 		if d.eof {
 			if d.n > 0 && d.err == nil {
@@ -220,6 +258,33 @@ func (d *Decoder) Read(p []byte) (int, error) {
 			d.rerr = err // decode what came with it first
 		}
 	}
+}
+
+// readDirect reads s16le input whose channels are kept straight into p,
+// whose length is a whole number of frames, and returns the number of bytes
+// of whole frames read. It keeps an incomplete last frame in d.in and records
+// an end or an error of the input for the next Read, as Read does.
+func (d *Decoder) readDirect(p []byte) int {
+	m, err := d.r.Read(p)
+	d.total += int64(m)
+	whole := m - m%d.f.FrameSize()
+	d.n = copy(d.in, p[whole:m])
+	if err == io.EOF {
+		d.eof = true
+	} else if err != nil {
+		d.rerr = err
+	}
+	return whole
+}
+
+// convert converts the whole frames in src into dst, as the Decoder's mode
+// says: averaged, or every channel kept.
+func (d *Decoder) convert(dst, src []byte) {
+	if d.keep {
+		decodeMono(dst, src, d.f.Encoding)
+		return
+	}
+	decode(dst, src, d.f)
 }
 
 // shift drops the first k bytes of the pending input.
@@ -268,7 +333,8 @@ func decode(dst, src []byte, f Format) {
 	}
 }
 
-// decodeMono converts single-channel samples, one loop per encoding.
+// decodeMono converts samples one by one, one loop per encoding: those of a
+// single channel, or interleaved ones whose channels are kept apart.
 func decodeMono(dst, src []byte, e Encoding) {
 	n := len(dst) / 2
 	switch e {

@@ -431,9 +431,21 @@ func TestGoAudio(t *testing.T) {
 	}
 }
 
+// BenchmarkDecode decodes 1 MiB, channels averaged or ("keep") kept apart.
 func BenchmarkDecode(b *testing.B) {
-	for _, f := range []Format{{S16LE, 16000, 1}, {S16LE, 44100, 2}, {F32LE, 48000, 1}, {F32LE, 48000, 2}, {S24LE, 48000, 2}, {MuLaw, 8000, 1}} {
-		b.Run(fmt.Sprintf("%v/%dch", f.Encoding, f.Channels), func(b *testing.B) {
+	for _, tt := range []struct {
+		f    Format
+		keep bool
+	}{
+		{Format{S16LE, 16000, 1}, false}, {Format{S16LE, 44100, 2}, false}, {Format{F32LE, 48000, 1}, false},
+		{Format{F32LE, 48000, 2}, false}, {Format{S24LE, 48000, 2}, false}, {Format{MuLaw, 8000, 1}, false},
+		{Format{S16LE, 44100, 2}, true}, {Format{F32LE, 48000, 2}, true}, {Format{S24LE, 48000, 2}, true}, {Format{MuLaw, 8000, 2}, true},
+	} {
+		f, name := tt.f, fmt.Sprintf("%v/%dch", tt.f.Encoding, tt.f.Channels)
+		if tt.keep {
+			name += "/keep"
+		}
+		b.Run(name, func(b *testing.B) {
 			in := make([]byte, 1<<20-(1<<20)%f.FrameSize())
 			rng := rand.New(rand.NewPCG(1, 1))
 			for i := range in {
@@ -445,7 +457,7 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 			r := bytes.NewReader(in)
-			d, err := NewDecoder(r, f)
+			d, err := newDecoder(r, f, tt.keep)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -454,7 +466,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r.Reset(in)
-				*d = Decoder{r: r, f: f, in: d.in}
+				*d = Decoder{r: r, f: f, in: d.in, keep: tt.keep}
 				for {
 					if _, err := d.Read(out); err == io.EOF {
 						break

@@ -3,10 +3,12 @@ package source_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"sync"
 
 	"github.com/vachana-pipe/vachana-pipe/source"
 )
@@ -48,6 +50,45 @@ func ExampleNewReader() {
 	// Output:
 	// s16le, 8000 Hz, 2 channel(s)
 	// 200 0 32767
+}
+
+// A call recorded in stereo, the agent on the left and the customer on the
+// right, split into one mono stream per channel, each read by its own
+// goroutine (in the command, each feeds a resampler and a session).
+func ExampleReader_Split() {
+	wav := stereoWAV([][2]int16{{100, -7}, {200, -8}, {300, -9}})
+	r, err := source.NewReader(bytes.NewReader(wav), source.Options{KeepChannels: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := r.Split(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	out := make([][]byte, s.Channels())
+	errs := make([]error, s.Channels())
+	var wg sync.WaitGroup
+	for k := range s.Channels() {
+		wg.Go(func() {
+			ch := s.Channel(k)
+			defer ch.Close() // a reader that gives up early must close its channel
+			out[k], errs[k] = io.ReadAll(ch)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(append(errs, s.Err())...); err != nil {
+		log.Fatal(err)
+	}
+	for k, mono := range out {
+		fmt.Print("channel ", k, ":")
+		for i := 0; i < len(mono); i += 2 {
+			fmt.Print(" ", int16(binary.LittleEndian.Uint16(mono[i:])))
+		}
+		fmt.Println()
+	}
+	// Output:
+	// channel 0: 100 200 300
+	// channel 1: -7 -8 -9
 }
 
 // Without a RIFF header the input is raw PCM, described by Options.Raw,

@@ -3,11 +3,14 @@ package source
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // FuzzNewReader feeds arbitrary bytes to the WAV/raw reader. It must never
@@ -51,4 +54,76 @@ func decodeAll(r io.Reader) ([]byte, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// FuzzSplit splits arbitrary input, WAV or raw PCM of 1 to 4 channels in
+// any encoding, with a small bound on how far a channel may run ahead,
+// reading each channel in its own goroutine in reads of fuzzed sizes. It
+// must never panic or hang, every channel must end with io.EOF, and the
+// channels' outputs interleaved must be what the Reader returns without
+// splitting, with the same end problem.
+func FuzzSplit(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.wav")
+	for i, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(byte(i), byte(i*37), b[:min(len(b), 400)])
+	}
+	f.Add(byte(1), byte(0), []byte{1, 2, 3, 4, 5, 6, 7, 8, 9})              // s16le stereo, partial frame
+	f.Add(byte(3+4*2), byte(0x51), bytes.Repeat([]byte{0x7f, 0x80, 0}, 99)) // f32le, 4 channels
+	f.Add(byte(2+4*6), byte(0xff), []byte("mu-law, three channels"))
+	f.Add(byte(0), byte(0), []byte{})
+	encodings := []Encoding{S16LE, S16BE, S24LE, S32LE, F32LE, F64LE, MuLaw, ALaw, U8}
+	f.Fuzz(func(t *testing.T, mode, sizes byte, in []byte) {
+		opts := Options{
+			Raw:          Format{encodings[int(mode/4)%len(encodings)], 8000, 1 + int(mode%4)},
+			KeepChannels: true,
+		}
+		plain, err := NewReader(bytes.NewReader(in), opts)
+		if err != nil {
+			return // refused: nothing to split
+		}
+		want, err := io.ReadAll(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = bytes.NewReader(in)
+		if sizes&1 != 0 {
+			r = iotest.OneByteReader(r)
+		}
+		src, err := NewReader(r, opts)
+		if err != nil {
+			t.Fatalf("refused one byte at a time, not whole: %v", err)
+		}
+		s, err := src.Split(&SplitOptions{Ahead: int(sizes>>1) % 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]byte
+		var errs []error
+		done := make(chan struct{})
+		go func() {
+			got, errs = drainChannels(s, []int{1 + int(sizes>>4), 1 + int(sizes%7), 2, 479})
+			close(done)
+		}()
+		select { // a hang is a failure the fuzzer can record, not a stall
+		case <-done:
+		case <-time.After(5 * time.Second):
+			buf := make([]byte, 1<<20)
+			panic(fmt.Sprintf("hang: mode %d sizes %d in %q\n%s", mode, sizes, in, buf[:runtime.Stack(buf, true)]))
+		}
+		for k := range got {
+			if errs[k] != io.EOF || len(got[k]) != len(got[0]) {
+				t.Fatalf("channel %d: %d bytes, ended with %v; channel 0: %d bytes", k, len(got[k]), errs[k], len(got[0]))
+			}
+		}
+		if joined := interleave(got, 2); !bytes.Equal(joined, want) && len(want)+len(joined) > 0 {
+			t.Fatalf("channels interleaved: %d bytes; the Reader returns %d", len(joined), len(want))
+		}
+		if e1, e2 := plain.Err(), s.Err(); fmt.Sprint(e1) != fmt.Sprint(e2) {
+			t.Fatalf("Splitter.Err() = %v, Reader.Err() = %v", e2, e1)
+		}
+	})
 }

@@ -48,6 +48,11 @@ type Options struct {
 	// Raw describes raw PCM input: its encoding (default S16LE), rate and
 	// channels (default 1). It is ignored for WAV, whose header says.
 	Raw Format
+	// KeepChannels makes the Reader keep the input's channels apart, as
+	// [NewChannelDecoder] does: Read returns interleaved s16le of every
+	// channel instead of their average, and [Reader.Split] gives one reader
+	// per channel. The default averages them into mono.
+	KeepChannels bool
 }
 
 // ErrEmpty reports an input with no bytes at all.
@@ -68,7 +73,8 @@ func (e *CompressedError) Error() string {
 	return "source: the input looks like " + e.Kind + ", not WAV or raw PCM; install ffmpeg and vachana-pipe decodes it itself, or convert it first: ffmpeg -i INPUT OUTPUT.wav"
 }
 
-// Reader is an input decoded to mono s16le: Read returns samples at
+// Reader is an input decoded to mono s16le (or to interleaved s16le of
+// every channel, with [Options.KeepChannels]): Read returns samples at
 // Format().Rate. It ends when its input ends: io.EOF from the input (as after
 // [Input.Stop]) ends it normally, any other error is returned after the
 // samples read before it. It is not safe for concurrent use.
@@ -116,7 +122,7 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		}
 		s.wav = &info
 		s.data = &dataReader{r: body, left: info.DataSize, want: info.DataSize}
-		if s.dec, err = NewDecoder(s.data, info.Format); err != nil {
+		if s.dec, err = newDecoder(s.data, info.Format, opts.KeepChannels); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -134,10 +140,18 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("source: raw input: %w", err)
 	}
-	if s.dec, err = NewDecoder(body, f); err != nil {
+	if s.dec, err = newDecoder(body, f, opts.KeepChannels); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newDecoder returns a Decoder that averages the channels or keeps them.
+func newDecoder(r io.Reader, f Format, keep bool) (*Decoder, error) {
+	if keep {
+		return NewChannelDecoder(r, f)
+	}
+	return NewDecoder(r, f)
 }
 
 // isWAVName reports whether a file name says WAV: *.wav or *.wave.
@@ -173,11 +187,16 @@ func sniffContainer(b []byte) string {
 	return ""
 }
 
-// Read fills p with mono s16le samples, as [Decoder.Read] does.
+// Read fills p with mono s16le samples, or interleaved s16le of every
+// channel with [Options.KeepChannels], as [Decoder.Read] does.
 func (s *Reader) Read(p []byte) (int, error) { return s.dec.Read(p) }
 
 // Format returns the format of the input as stored (before decoding).
 func (s *Reader) Format() Format { return s.dec.Format() }
+
+// Channels returns the number of channels Read returns: 1, or
+// Format().Channels with [Options.KeepChannels].
+func (s *Reader) Channels() int { return s.dec.Channels() }
 
 // WAV returns the WAV header, or nil for raw input.
 func (s *Reader) WAV() *WAVInfo { return s.wav }

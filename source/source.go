@@ -15,6 +15,12 @@
 // decodes either to mono s16le with a [Decoder]: 8-bit unsigned, 16/24/32-bit
 // integer, 32/64-bit float, G.711 µ-law and A-law, any number of channels.
 //
+// The channels are averaged into one, unless [Options.KeepChannels] keeps
+// them apart: the Reader then returns interleaved s16le of every channel,
+// and [Reader.Split] (or [NewSplitter]) gives one [ChannelReader] per
+// channel, each mono s16le, for goroutines of the caller to read
+// concurrently, say one streaming session per side of a stereo call.
+//
 // # Why the WAV reader is our own
 //
 // go-audio/wav needs an io.ReadSeeker, decodes ffmpeg's streamed WAV (data size
