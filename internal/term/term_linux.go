@@ -1,6 +1,6 @@
-// Package term tells whether a file is a terminal, without putting it in
-// blocking mode (as (*os.File).Fd does), so a pipe on standard input stays
-// interruptible.
+// Package term tells whether a file is a terminal, and how wide it is,
+// without putting it in blocking mode (as (*os.File).Fd does), so a pipe on
+// standard input stays interruptible.
 package term
 
 import (
