@@ -158,13 +158,20 @@ type Event struct {
 	// each session).
 	Segment int
 
-	// Start and End, on a final transcript, are the bounds of the speech
-	// it transcribes in the input's timeline: from the input's first
-	// sample, however many sessions and replays the stream took. They are
-	// found from where the session's events came in what was sent and
-	// refined by the client's own detection of speech in that audio (see
-	// Stream). Both are zero when not known: on other events, and on
-	// every event of Run.
+	// Start and End, on a final transcript (and on the segment end it
+	// answers), are the bounds of the speech it transcribes in the
+	// input's timeline: from the input's first sample, however many
+	// sessions and replays the stream took, without the silence a
+	// keep-alive sent while the input paused. They are found from where
+	// in the audio sent the segment's end came, refined by the client's
+	// own detection of speech in that audio (frames at −40 dBFS or more,
+	// so exact to a frame). Speech the client does not hear (quieter than
+	// that) is placed by the segment's length, when the service says it
+	// (Vachana, Sarvam), before its end: less exactly, by the delay of the
+	// segment end; speech it hears only in fragments is placed by the
+	// fragments. Both are zero when not known: on other events, on every
+	// event of Run, and on an aiOla transcript of speech the client did
+	// not hear.
 	Start, End time.Duration
 }
 
@@ -265,7 +272,8 @@ func Run(ctx context.Context, src io.Reader, dst Sink, opts *Options) (*Stats, e
 // start with a shorter one, and the stream ends with one). For a service
 // that sends no segment ends, each final transcript confirms the speech the
 // pipeline detects before it, and the drain awaits a transcript for the
-// speech sent last (see [transport.Audio.NoSegmentEnds]). It returns the first error of any
+// speech sent last (see [transport.Audio.NoSegmentEnds]). Each final
+// transcript carries where its speech lies in the input (Event.Start, End). It returns the first error of any
 // stage: an *[InputError] when reading src fails, the session's error when
 // it is lost for good, a *[StallError], a *[MissingTranscriptsError], or
 // the cause of ctx. The stats are valid in every case. Stream does not close

@@ -272,6 +272,12 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			marks.ends = marks.ends[1:]
 			out.Segment = m.segment
 			out.Start, out.End = m.start, m.end
+			if m.end == 0 && ev.AudioDuration > 0 {
+				// Nothing detected here where the segment ended (speech
+				// below the client's threshold): its length, said now,
+				// places it before its end.
+				out.Start, out.End = r.estimate(m.pos, ev.AudioDuration)
+			}
 			r.turn.add(now.Sub(m.at))
 			sess.tally.update(func(t *tallyState) { t.pending--; t.lastSeen = now })
 			r.confirm(sess, m.pos)
@@ -331,6 +337,20 @@ func (r *run) times(pos int64, dur time.Duration) (start, end time.Duration) {
 		return 0, 0
 	}
 	s, e, ok := r.place.place(pos, r.o.Rate.FramesIn(dur))
+	if !ok {
+		return 0, 0
+	}
+	return r.o.Rate.FrameAt(s), r.o.Rate.FrameAt(e)
+}
+
+// estimate places a segment that times could not place, whose end came at
+// stream position pos and whose audio lasts dur, as the service says: it
+// ends segmentHangover before pos (see placer.estimate).
+func (r *run) estimate(pos int64, dur time.Duration) (start, end time.Duration) {
+	if r.place.m == nil {
+		return 0, 0
+	}
+	s, e, ok := r.place.estimate(pos, r.o.Rate.FramesIn(dur))
 	if !ok {
 		return 0, 0
 	}

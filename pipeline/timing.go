@@ -27,8 +27,10 @@ import (
 //   - Without a complete utterance (the service cut a long utterance
 //     without a pause, or heard speech below the client's threshold), the
 //     segment ends at pos−segmentHangover and starts where the speech
-//     in progress began, or the transcript's audio duration before its end.
-//     Without any of these its times stay unknown.
+//     in progress began, or the segment's audio duration before its end,
+//     when the service says it (Vachana with the transcript, after its
+//     segment end: see estimate). Without any of these its times stay
+//     unknown.
 //   - A new session starts placing at the frame its replay starts with, so
 //     a segment transcribed again after a lost session gets the same times.
 //
@@ -181,6 +183,27 @@ func (p *placer) place(pos int64, dur int64) (start, end int64, ok bool) {
 	}
 	p.next = end
 	p.trim(pos)
+	return m.inputFrame(start), m.inputFrame(end), true
+}
+
+// estimate places a segment from its length alone, dur frames, its end
+// having come at stream position pos: the client detected no speech there,
+// and the service said the length only with the transcript, after place
+// had given up. ok is false for an unpaced stream, where pos says nothing.
+func (p *placer) estimate(pos, dur int64) (start, end int64, ok bool) {
+	if !p.paced || dur <= 0 {
+		return 0, 0, false
+	}
+	m := p.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	end = pos - p.hang
+	if p.single {
+		end = pos
+	}
+	end = max(end, p.next+1)
+	start = max(p.next, end-dur)
+	p.next = end
 	return m.inputFrame(start), m.inputFrame(end), true
 }
 
