@@ -17,6 +17,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/pipeline/transcript"
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport"
@@ -28,8 +29,9 @@ import (
 var errHelp = flag.ErrHelp
 
 const usageText = `Usage:
-  vachana-pipe [flags] [INPUT]    stream INPUT (a path, or - or nothing for stdin)
-  vachana-pipe serve [flags]      run the local reference server
+  vachana-pipe [flags] [INPUT]                  stream INPUT (a path, or - or nothing for stdin)
+  vachana-pipe [flags] -out-dir DIR INPUT...    stream each INPUT, -j at a time, its transcript to DIR
+  vachana-pipe serve [flags]                    run the local reference server
 
 Streams audio to Gnani's Vachana realtime speech-to-text (v3), or with
 -service sarvam to Sarvam AI's, or with -service aiola to aiOla's, in
@@ -37,12 +39,23 @@ frames of exactly 1024 bytes at real-time cadence, and prints each
 transcript on a line.
 INPUT is a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law, any channels;
 streamed WAV from a pipe too) or raw PCM described by -in-encoding, -in-rate
-and -in-channels, at any rate: it is mixed to mono and resampled to -rate
-with libsoxr. A compressed file (MP3, M4A/MP4, AAC, FLAC, Ogg/Opus, WebM,
+and -in-channels, at any rate: it is mixed to mono (or split: -channels)
+and resampled to -rate with libsoxr. A compressed file (MP3, M4A/MP4, AAC, FLAC, Ogg/Opus, WebM,
 WMA: by its first bytes, or with -format auto by its name) is decoded
 through ffmpeg when ffmpeg is installed, with the same flags. From a pipe,
 convert first:
   ffmpeg -i in.mp3 -f s16le -ac 1 -ar 16000 - | vachana-pipe
+
+Three flags that sound alike: -output is the transcript's format (text,
+json, srt, vtt); -o sends the frames to a file instead of a service; -format
+is the input's container (auto, wav, raw). Every final transcript carries
+where its speech lies in the input (-timestamps, -output json's
+client_start_ms and client_end_ms, captions). -channels split streams each
+channel of the input in its own session, at once, and labels the
+transcripts (-channel-names agent,customer); a file gets them in time
+order. Several INPUTs need -out-dir: each one's transcript goes to
+DIR/<name>.txt, .json, .srt or .vtt; a failed INPUT does not stop the
+others, and a summary ends the run.
 
 Flags:
 `
@@ -78,7 +91,7 @@ Services:
 Interrupts:
   The first Ctrl-C or SIGTERM stops reading, sends the tail silence, waits
   for outstanding transcripts, closes normally, prints the stats and exits
-  130; a second one aborts the run and exits (for aiOla after deleting the
+  130 (with several INPUTs: every open one so, and no more begin); a second one aborts the run and exits (for aiOla after deleting the
   auth session, 2s at most; 4s at most in all, a third one exits at once).
 
 Exit codes:
@@ -86,8 +99,9 @@ Exit codes:
   rejected (HTTP status, TLS, a rejected key, aiOla's concurrency limit,
   no connected event); 4 the stream failed (the
   session was lost and could not be replaced, the server stopped reading,
-  transcripts still missing at the drain limit, writing -o failed);
-  130 interrupted.
+  transcripts still missing at the drain limit, writing -o or the
+  transcript failed); 130 interrupted. With several INPUTs or split
+  channels, the worst: 130 over 4 over 3 over 2.
 `
 
 // config is what the flags and the environment ask for.
@@ -101,14 +115,19 @@ type config struct {
 	keywords        map[string]string // aiOla
 	tailSet         bool              // -tail-silence was given; else the service's need
 	rate            frame.Rate
-	json            bool
+	output          transcript.Format // -output (-json: JSON)
+	timestamps      bool
+	split           bool     // -channels split
+	channelNames    []string // -channel-names
+	inputs          []string // INPUT...; none for stdin
+	jobs            int      // -j
+	outDir          string   // -out-dir
 	out             string
 	paced           bool
 	tail, drain     time.Duration
 	stats, local    bool
 	quiet, insecure bool
 	version         bool
-	input           string
 	format          source.Container
 	inEncoding      source.Encoding
 	inRate          frame.Rate
@@ -128,6 +147,8 @@ func (c *config) connects() bool { return c.out == "" }
 type textFlags struct {
 	quality, format, inEncoding, keyFile, service string
 	keywords                                      string // -keywords FILE
+	output, channels, channelNames                string
+	json                                          bool
 	pace                                          pacing
 }
 
@@ -197,6 +218,9 @@ func (c *config) complete(fs *flag.FlagSet, t *textFlags, getenv func(string) st
 	if err := c.parseText(t, set); err != nil {
 		return err
 	}
+	if err := c.setOutput(t, set); err != nil {
+		return err
+	}
 	if err := c.checkRanges(); err != nil {
 		return err
 	}
@@ -253,7 +277,13 @@ func defineFlags(c *config, t *textFlags) *flag.FlagSet {
 	fs.StringVar(&c.workflow, "workflow", aiola.DefaultWorkflow, "aiOla only: the workflow id (flow_id)")
 	fs.StringVar(&t.keywords, "keywords", "", "aiOla only: a JSON `FILE` of keywords, {\"spoken\": \"written\", …}, sent in the query and with set_keywords")
 	fs.StringVar(&t.quality, "quality", resample.High.String(), "resampling quality: quick, low, medium, high or very-high")
-	fs.BoolVar(&c.json, "json", false, "print every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts; for aiOla client_event, the event's name)")
+	fs.StringVar(&t.output, "output", "text", "the transcript's `FORMAT`: text (a line per transcript), json (every server event, a JSON object per line, with client_ fields), srt or vtt (captions, written when the input ends); not to be confused with -o (frames to a file instead of a service) and -format (the input's container)")
+	fs.BoolVar(&t.json, "json", false, "the same as -output json: every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts, client_start_ms and client_end_ms to final transcripts, client_channel with -channels split; for aiOla client_event, the event's name)")
+	fs.BoolVar(&c.timestamps, "timestamps", false, "text: begin each line with the start of its speech in the input, [mm:ss.s]")
+	fs.StringVar(&t.channels, "channels", "mix", "mix: mix the input's channels to mono and stream one session; split: stream each channel in its own session, at once, and label each transcript with its channel")
+	fs.StringVar(&t.channelNames, "channel-names", "", "with -channels split: the channels' labels, comma-separated (e.g. agent,customer); default Channel 1, Channel 2…")
+	fs.IntVar(&c.jobs, "j", 4, "with several INPUTs: how many to stream at once, each at real-time cadence")
+	fs.StringVar(&c.outDir, "out-dir", "", "write each INPUT's transcript to `DIR`/<name>.txt|.json|.srt|.vtt instead of stdout (needed for several INPUTs)")
 	fs.StringVar(&c.out, "o", "", "write the frames to this file (- for stdout, not a terminal) instead of connecting")
 	fs.Var(&t.pace, "pace", "send frames at real-time cadence (default on when connecting, off with -o)")
 	fs.DurationVar(&c.tail, "tail-silence", pipeline.DefaultTailSilence, "silence sent after the input so the last segment ends (0 for none; unset: 0.5s for Sarvam with -high-vad-sensitivity)")
@@ -270,7 +300,7 @@ func defineFlags(c *config, t *textFlags) *flag.FlagSet {
 	fs.StringVar(&t.format, "format", "auto", "input format: auto (WAV if it starts with a RIFF header or is named *.wav, raw otherwise), wav or raw")
 	fs.StringVar(&t.inEncoding, "in-encoding", source.S16LE.String(), "raw input sample encoding: "+source.EncodingNames)
 	fs.IntVar((*int)(&c.inRate), "in-rate", 0, "raw input sample rate in Hz (default: the -rate)")
-	fs.IntVar(&c.inChans, "in-channels", 1, "raw input channels, down-mixed to mono")
+	fs.IntVar(&c.inChans, "in-channels", 1, "raw input channels, mixed to mono unless -channels split")
 	return fs
 }
 
@@ -295,22 +325,67 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, head, tail st
 	}
 }
 
-// setInput takes INPUT from the arguments left after the flags.
+// setInput takes the INPUTs from the arguments left after the flags.
 func (c *config) setInput(args []string) error {
-	switch len(args) {
-	case 0:
-		return nil
-	case 1:
-		c.input = args[0]
-		return nil
-	}
 	// Never echo the arguments: a flag after INPUT may be -key's value.
-	for _, a := range args[1:] {
+	for _, a := range args[min(1, len(args)):] {
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return fmt.Errorf("flag %s comes after INPUT %q: flags go before INPUT", strings.SplitN(a, "=", 2)[0], args[0])
+			return fmt.Errorf("flag %s comes after INPUT %q: flags go before the INPUTs", strings.SplitN(a, "=", 2)[0], args[0])
 		}
 	}
-	return fmt.Errorf("one INPUT at most, got %d arguments", len(args))
+	if len(args) > 0 {
+		c.inputs = args
+	}
+	if len(args) > 1 && slices.ContainsFunc(args, isStdin) {
+		return errors.New("- (standard input) cannot be one of several INPUTs: stream it on its own")
+	}
+	return nil
+}
+
+// isStdin reports whether INPUT name means standard input.
+func isStdin(name string) bool { return name == "" || name == "-" }
+
+// setOutput parses -output (or -json), -channels and -channel-names, and
+// checks them with -j, -out-dir and -o.
+func (c *config) setOutput(t *textFlags, set map[string]bool) error {
+	var err error
+	if c.output, err = transcript.ParseFormat(t.output); err != nil {
+		return fmt.Errorf("-output %q: not a transcript format; use text, json, srt or vtt", t.output)
+	}
+	if t.json {
+		if set["output"] && c.output != transcript.JSON {
+			return fmt.Errorf("-json and -output %s exclude each other: -json means -output json", c.output)
+		}
+		c.output = transcript.JSON
+	}
+	switch t.channels {
+	case "mix":
+	case "split":
+		c.split = true
+	default:
+		return fmt.Errorf("-channels %q: use mix (one session, the channels mixed to mono) or split (a session per channel)", t.channels)
+	}
+	if set["channel-names"] {
+		if !c.split {
+			return errors.New("-channel-names labels split channels: add -channels split")
+		}
+		c.channelNames = strings.Split(t.channelNames, ",")
+	}
+	if c.timestamps && c.output != transcript.Text {
+		return fmt.Errorf("-timestamps is for -output text; -output %s carries the times itself", c.output)
+	}
+	if c.jobs < 1 {
+		return fmt.Errorf("-j %d: out of range; accepted: 1 or more", c.jobs)
+	}
+	switch {
+	case len(c.inputs) > 1 && c.outDir == "":
+		return fmt.Errorf("%d INPUTs: give -out-dir DIR, where each one's transcript is written", len(c.inputs))
+	case c.out != "" && (len(c.inputs) > 1 || c.outDir != ""):
+		return errors.New("-o writes the frames of one INPUT to a file: it excludes several INPUTs and -out-dir")
+	case c.out != "" && c.split:
+		return errors.New("-o writes one stream of frames: it excludes -channels split")
+	}
+	return nil
 }
 
 // parseText parses the flags given as names, and fills in the defaults

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/pipeline/transcript"
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport/aiola"
@@ -58,6 +59,7 @@ func defaults() *config {
 		replay:         pipeline.DefaultReplay,
 		stall:          pipeline.DefaultStallTimeout,
 		connectTimeout: pipeline.DefaultConnectTimeout,
+		jobs:           4,
 	}
 }
 
@@ -97,7 +99,7 @@ func TestParseConfig(t *testing.T) {
 		{"-in-encoding", []string{"-in-encoding", "mulaw"}, nil, nil, func(c *config) { c.inEncoding = source.MuLaw }},
 		{"-format", []string{"-format", "raw"}, nil, nil, func(c *config) { c.format = source.Raw }},
 		{"-quality", []string{"-quality", "very-high"}, nil, nil, func(c *config) { c.quality = resample.VeryHigh }},
-		{"-json -stats -quiet -insecure", []string{"-json", "-stats", "-quiet", "-insecure"}, nil, nil, func(c *config) { c.json, c.stats, c.quiet, c.insecure = true, true, true, true }},
+		{"-json -stats -quiet -insecure", []string{"-json", "-stats", "-quiet", "-insecure"}, nil, nil, func(c *config) { c.output, c.stats, c.quiet, c.insecure = transcript.JSON, true, true, true }},
 		{"-o: unpaced, no key needed", []string{"-o", "-"}, map[string]string{}, nil, func(c *config) { c.out, c.paced, c.key = "-", false, "" }},
 		{"-o -pace", []string{"-o", "f", "-pace"}, nil, nil, func(c *config) { c.out = "f" }},
 		{"-pace=false", []string{"-pace=false"}, nil, nil, func(c *config) { c.paced = false }},
@@ -136,8 +138,15 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{"ws:// to loopback", []string{"-url", "ws://localhost:1/x"}, nil, nil, func(c *config) { c.url = "ws://localhost:1/x" }},
 		{"ws:// elsewhere with -insecure", []string{"-url", "ws://example.com/x", "-insecure"}, nil, nil, func(c *config) { c.url, c.insecure = "ws://example.com/x", true }},
-		{"INPUT", []string{"in.wav"}, nil, nil, func(c *config) { c.input = "in.wav" }},
-		{"INPUT -", []string{"-"}, nil, nil, func(c *config) { c.input = "-" }},
+		{"INPUT", []string{"in.wav"}, nil, nil, func(c *config) { c.inputs = []string{"in.wav"} }},
+		{"INPUT -", []string{"-"}, nil, nil, func(c *config) { c.inputs = []string{"-"} }},
+		{"a batch", []string{"-j", "8", "-out-dir", "out", "-output", "srt", "a.wav", "b/c.m4a"}, nil, nil, func(c *config) {
+			c.jobs, c.outDir, c.output, c.inputs = 8, "out", transcript.SRT, []string{"a.wav", "b/c.m4a"}
+		}},
+		{"split channels, named, stamped", []string{"-channels", "split", "-channel-names", "agent,customer", "-timestamps"}, nil, nil, func(c *config) {
+			c.split, c.channelNames, c.timestamps = true, []string{"agent", "customer"}, true
+		}},
+		{"-json is -output json", []string{"-json", "-output", "json"}, nil, nil, func(c *config) { c.output = transcript.JSON }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,8 +223,18 @@ func TestParseConfigErrors(t *testing.T) {
 		{"-key-file only a newline", []string{"-key-file", "/newline"}, nil, "-key-file /newline: the file is empty"},
 		{"-key-file two lines", []string{"-key-file", "/two"}, nil, "-key-file /two: the file holds more than one line, or control characters: it should hold the key alone"},
 		{"ws:// elsewhere", []string{"-url", "ws://example.com/x"}, nil, "refusing to send the API key unencrypted to example.com over ws://: use wss://, or pass -insecure if you really mean it"},
-		{"two inputs", []string{"a", "b"}, nil, "one INPUT at most, got 2 arguments"},
-		{"flag after INPUT", []string{"in.raw", "-key=sekrit"}, nil, `flag -key comes after INPUT "in.raw": flags go before INPUT`},
+		{"two inputs without -out-dir", []string{"a", "b"}, nil, "2 INPUTs: give -out-dir DIR, where each one's transcript is written"},
+		{"stdin among inputs", []string{"-out-dir", "d", "a", "-"}, nil, "- (standard input) cannot be one of several INPUTs: stream it on its own"},
+		{"flag after INPUT", []string{"in.raw", "-key=sekrit"}, nil, `flag -key comes after INPUT "in.raw": flags go before the INPUTs`},
+		{"flag after INPUTs", []string{"a.wav", "b.wav", "-j", "2"}, nil, `flag -j comes after INPUT "a.wav": flags go before the INPUTs`},
+		{"-output unknown", []string{"-output", "docx"}, nil, `-output "docx": not a transcript format; use text, json, srt or vtt`},
+		{"-json with -output srt", []string{"-json", "-output", "srt"}, nil, "-json and -output srt exclude each other: -json means -output json"},
+		{"-channels unknown", []string{"-channels", "left"}, nil, `-channels "left": use mix (one session, the channels mixed to mono) or split (a session per channel)`},
+		{"-channel-names without split", []string{"-channel-names", "a,b"}, nil, "-channel-names labels split channels: add -channels split"},
+		{"-timestamps with captions", []string{"-timestamps", "-output", "vtt"}, nil, "-timestamps is for -output text; -output vtt carries the times itself"},
+		{"-j 0", []string{"-j", "0"}, nil, "-j 0: out of range; accepted: 1 or more"},
+		{"-o with several inputs", []string{"-o", "f", "-out-dir", "d", "a"}, nil, "-o writes the frames of one INPUT to a file: it excludes several INPUTs and -out-dir"},
+		{"-o with split", []string{"-o", "f", "-channels", "split"}, nil, "-o writes one stream of frames: it excludes -channels split"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

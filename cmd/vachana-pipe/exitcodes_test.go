@@ -73,7 +73,7 @@ func TestExitCodes(t *testing.T) {
 				message: "-rate 44100: out of range; accepted: 8000 or 16000, the rates Sarvam takes"},
 			{name: "unknown flag", args: []string{"-frobnicate"}, code: 2, message: "flag provided but not defined"},
 			{name: "missing file", args: []string{"-key", secretKey, "/nonexistent/x.raw"}, code: 2, message: "no such file"},
-			{name: "two inputs", args: []string{"-key", secretKey, "a", "b"}, code: 2, message: "one INPUT at most"},
+			{name: "two inputs", args: []string{"-key", secretKey, "a", "b"}, code: 2, message: "2 INPUTs: give -out-dir DIR"},
 			{name: "key after input", args: []string{"in.raw", "-key", secretKey}, code: 2, message: `flag -key comes after INPUT "in.raw"`},
 			{name: "key= after input", args: []string{"in.raw", "-key=" + secretKey}, code: 2, message: "flag -key comes after INPUT"},
 			{name: "URL of the wrong scheme", url: bySvc("http://127.0.0.1:1"+s.path, "http://127.0.0.1:1"+s.path, "ws://127.0.0.1:1"), args: []string{"-key", secretKey}, code: 2,

@@ -9,19 +9,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/resample"
 	"github.com/vachana-pipe/vachana-pipe/source"
 )
 
-// input is the audio to send: the input, decoded, at the stream's rate.
+// input is the audio to send: the input, decoded, at the stream's rate,
+// mixed to mono or, with -channels split, a stream per channel.
 type input struct {
 	name      string
-	file      *source.Input    // nil when stdin is a reader given by a test
-	stopWatch func() bool      // ends the watch that stops file
-	decoded   *source.Reader   // mono s16le at the input's rate
-	audio     *resample.Reader // decoded, at -rate
-	ffmpeg    *decoder         // decodes a compressed file into file, or nil
+	file      *source.Input      // nil when stdin is a reader given by a test
+	stopWatch func() bool        // ends the watch that stops file
+	decoded   *source.Reader     // mono s16le at the input's rate, or every channel's with split
+	split     *source.Splitter   // -channels split: decoded, a reader per channel; else nil
+	audio     []*resample.Reader // each stream at -rate: decoded, or each channel of split
+	ffmpeg    *decoder           // decodes a compressed file into file, or nil
+	length    time.Duration      // the input's duration, when its header or size says; else 0
 }
 
 // interrupt makes a Read blocked on the input return (pipeline.Options.Interrupt).
@@ -34,8 +38,11 @@ func (in *input) interrupt() {
 // close closes the resampler and the file, after the last Read, and kills
 // and waits for ffmpeg.
 func (in *input) close() {
-	if in.audio != nil {
-		in.audio.Close()
+	for _, a := range in.audio {
+		a.Close()
+	}
+	if in.split != nil {
+		in.split.Close()
 	}
 	if in.file != nil {
 		in.stopWatch()
@@ -55,12 +62,12 @@ func (in *input) close() {
 // first bytes, or, with -format auto, its name ends in one of
 // compressedExts) is decoded through ffmpeg when it is installed; -format
 // raw reads any file as raw.
-func openAudio(ctx, stop context.Context, c *config, stdin io.Reader) (*input, error) {
-	named := c.input != "" && c.input != "-"
-	if named && c.format == source.Auto && isCompressedName(c.input) && isFile(c.input) {
-		return openDecoded(ctx, stop, c, "a "+strings.ToLower(filepath.Ext(c.input))+" file")
+func openAudio(ctx, stop context.Context, c *config, name string, stdin io.Reader) (*input, error) {
+	named := !isStdin(name)
+	if named && c.format == source.Auto && isCompressedName(name) && isFile(name) {
+		return openDecoded(ctx, stop, c, name, "a "+strings.ToLower(filepath.Ext(name))+" file")
 	}
-	r, file, err := openInput(c.input, stdin)
+	r, file, err := openInput(name, stdin)
 	if err != nil {
 		return nil, withCode(exitUsage, err)
 	}
@@ -69,17 +76,21 @@ func openAudio(ctx, stop context.Context, c *config, stdin io.Reader) (*input, e
 		in.name, in.stopWatch = file.Name(), context.AfterFunc(stop, file.Stop)
 	}
 	in.decoded, err = source.NewReader(r, source.Options{
-		Container: c.format,
-		Name:      c.input,
-		Raw:       source.Format{Encoding: c.inEncoding, Rate: c.inRate, Channels: c.inChans},
+		Container:    c.format,
+		Name:         name,
+		Raw:          source.Format{Encoding: c.inEncoding, Rate: c.inRate, Channels: c.inChans},
+		KeepChannels: c.split,
 	})
 	var ce *source.CompressedError
 	compressed := errors.As(err, &ce)
-	if compressed && named && isRegular(c.input) {
+	if compressed && named && isRegular(name) {
 		// ffmpeg opens it again: only a regular file gives it the bytes
 		// read here again.
 		in.close()
-		return openDecoded(ctx, stop, c, ce.Kind)
+		return openDecoded(ctx, stop, c, name, ce.Kind)
+	}
+	if err == nil && named {
+		in.length = rawLength(name, in.decoded)
 	}
 	if compressed {
 		// From a pipe (or a FIFO): ffmpeg cannot read it again.
@@ -92,7 +103,11 @@ func openAudio(ctx, stop context.Context, c *config, stdin io.Reader) (*input, e
 // closes the input and says why it cannot be read.
 func (in *input) start(ctx, stop context.Context, c *config, err error) (*input, error) {
 	if err == nil {
-		in.audio, err = resample.New(in.decoded, in.decoded.Format().Rate, c.rate, c.quality)
+		if w := in.decoded.WAV(); w != nil && w.DataSize > 0 {
+			f := w.Format
+			in.length = f.Rate.D(w.DataSize / int64(f.FrameSize()))
+		}
+		err = in.streams(c)
 	}
 	if err != nil && in.ffmpeg != nil {
 		// The header is missing or wrong: most likely ffmpeg failed and
@@ -114,11 +129,44 @@ func (in *input) start(ctx, stop context.Context, c *config, err error) (*input,
 	return nil, err
 }
 
+// streams sets up the resampler of each stream: the mono input, or with
+// -channels split each channel.
+func (in *input) streams(c *config) error {
+	from := in.decoded.Format().Rate
+	if !c.split {
+		a, err := resample.New(in.decoded, from, c.rate, c.quality)
+		in.audio = append(in.audio, a)
+		return err
+	}
+	var err error
+	if in.split, err = in.decoded.Split(nil); err != nil {
+		return err
+	}
+	for k := range in.split.Channels() {
+		a, err := resample.New(in.split.Channel(k), from, c.rate, c.quality)
+		if err != nil {
+			return err
+		}
+		in.audio = append(in.audio, a)
+	}
+	return nil
+}
+
+// rawLength returns the duration of a raw input that is a regular file,
+// from its size; 0 for anything else.
+func rawLength(name string, r *source.Reader) time.Duration {
+	st, err := os.Stat(name)
+	if r.WAV() != nil || err != nil || !st.Mode().IsRegular() {
+		return 0
+	}
+	f := r.Format()
+	return f.Rate.D(st.Size() / int64(f.FrameSize()))
+}
+
 // openDecoded opens the named input, compressed audio (kind says what: "an
 // MP3 file"), through ffmpeg, which writes WAV on a pipe. Stopping the
 // input kills ffmpeg; so does the end of ctx.
-func openDecoded(ctx, stop context.Context, c *config, kind string) (*input, error) {
-	name := c.input
+func openDecoded(ctx, stop context.Context, c *config, name, kind string) (*input, error) {
 	path, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		wav := strings.TrimSuffix(name, filepath.Ext(name)) + ".wav"
@@ -137,7 +185,7 @@ func openDecoded(ctx, stop context.Context, c *config, kind string) (*input, err
 		file.Stop()
 		dec.kill()
 	})
-	in.decoded, err = source.NewReader(file, source.Options{Container: source.WAV, Name: name})
+	in.decoded, err = source.NewReader(file, source.Options{Container: source.WAV, Name: name, KeepChannels: c.split})
 	return in.start(ctx, stop, c, err)
 }
 
@@ -193,6 +241,9 @@ func (in *input) end(con *console) error {
 		}
 	}
 	err := in.decoded.Err()
+	if in.split != nil && err == nil {
+		err = in.split.Err()
+	}
 	if errors.Is(err, source.ErrTruncated) {
 		return withCode(exitUsage, inputError(in.name, err))
 	}

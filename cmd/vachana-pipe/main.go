@@ -8,6 +8,9 @@
 //	vachana-pipe -local testdata/speech-16k.s16le
 //	vachana-pipe -service sarvam -local testdata/speech-16k.s16le
 //	vachana-pipe -service aiola -local testdata/speech-16k.s16le
+//	vachana-pipe -local -timestamps -channels split -channel-names agent,customer call.wav
+//	vachana-pipe -local -output srt talk.wav > talk.srt
+//	vachana-pipe -local -j 8 -out-dir out/ calls/*.m4a
 //	vachana-pipe serve [-service sarvam|aiola]
 //
 // Run "vachana-pipe -h" for the flags and exit codes.

@@ -138,7 +138,7 @@ func waitReports(t *testing.T, srv *refserver.Server, n int) []refserver.Report 
 	return reps
 }
 
-func readSpeech(t *testing.T) []byte {
+func readSpeech(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(speechFile)
 	if err != nil {

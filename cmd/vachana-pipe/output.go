@@ -7,33 +7,64 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/progress"
 	"github.com/vachana-pipe/vachana-pipe/internal/term"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
 	"github.com/vachana-pipe/vachana-pipe/source"
-	"github.com/vachana-pipe/vachana-pipe/transport"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
-// console serialises what the command prints: transcripts and events on
-// stdout, warnings and the progress line on stderr. Its methods are safe
-// for concurrent use.
+// console serialises what the command prints on the terminal: transcripts
+// on stdout, warnings and the progress display on stderr. Its methods are
+// safe for concurrent use. With a progress display it runs one goroutine,
+// which draws it: the streams only record their progress, so a slow or
+// paused terminal (Ctrl-S) never holds up their cadence. close joins it.
 type console struct {
 	mu             sync.Mutex
 	stdout, stderr io.Writer
 	quiet          bool
-	progress       bool // show a progress line
-	shown          bool // a progress line is on screen
+	disp           *progress.Display // nil: no progress shown
+	tracked        []*jobProgress    // the inputs on the display
+	stop           chan struct{}     // ends the drawing goroutine
+	drawn          sync.WaitGroup
 }
 
-// newConsole returns a console that shows a progress line when stderr is a
-// terminal, and neither progress nor warnings when quiet.
-func newConsole(stdout, stderr io.Writer, quiet bool) *console {
-	return &console{stdout: stdout, stderr: stderr, quiet: quiet, progress: !quiet && isTerminal(stderr)}
+// progressTick is how often the display is brought up to date.
+const progressTick = 250 * time.Millisecond
+
+// newConsole returns a console that shows progress when stderr is a
+// terminal, and neither progress nor warnings when quiet. unpaced says the
+// streams go faster than real time, for the time left.
+func newConsole(stdout, stderr io.Writer, quiet, unpaced bool) *console {
+	c := &console{stdout: stdout, stderr: stderr, quiet: quiet, stop: make(chan struct{})}
+	f, ok := stderr.(*os.File)
+	if !ok || quiet || !isTerminal(f) {
+		return c
+	}
+	c.disp = progress.New(f, func() int { w, _ := term.Width(f); return w }, &progress.Options{Unpaced: unpaced})
+	c.drawn.Go(func() {
+		t := time.NewTicker(progressTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-t.C:
+				c.mu.Lock()
+				for _, p := range c.tracked {
+					p.show()
+				}
+				c.mu.Unlock()
+			}
+		}
+	})
+	return c
 }
 
 // isTerminal reports whether stream, the command's stdin, stdout or
@@ -43,33 +74,18 @@ func isTerminal(stream any) bool {
 	return ok && term.Is(f)
 }
 
-func (c *console) clearProgress() {
-	if c.shown {
-		fmt.Fprint(c.stderr, "\r\033[K")
-		c.shown = false
-	}
-}
+// clearProgress erases the progress display before something is printed.
+// It runs under c.mu.
+func (c *console) clearProgress() { c.disp.Clear() }
 
-// progressFunc returns the pipeline's OnProgress handler for a stream at
-// rate, or nil when no progress line is shown.
-func (c *console) progressFunc(rate frame.Rate) func(frames, transcripts int64) {
-	if !c.progress {
-		return nil
-	}
-	return func(frames, transcripts int64) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		audio := rate.D(frames * frame.Samples)
-		fmt.Fprintf(c.stderr, "\r%v sent, %d transcripts\033[K", audio.Round(100*time.Millisecond), transcripts)
-		c.shown = true
-	}
-}
-
-// endProgress removes the progress line.
-func (c *console) endProgress() {
+// print prints under the lock, with the progress display cleared and drawn
+// again after.
+func (c *console) print(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.clearProgress()
+	c.disp.Clear()
+	f()
+	c.disp.Redraw()
 }
 
 // warn prints err as a warning on stderr, unless quiet.
@@ -77,54 +93,107 @@ func (c *console) warn(err error) {
 	if c.quiet {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.clearProgress()
-	fmt.Fprintf(c.stderr, "vachana-pipe: warning: %v\n", err)
+	c.print(func() { fmt.Fprintf(c.stderr, "vachana-pipe: warning: %v\n", err) })
 }
 
-// eventPrinter returns the OnEvent handler: every event as a JSON line, or
-// the text of final transcripts (and of translations, marked), one per
-// line, with server errors on stderr. named says the service's payloads do
-// not carry their event's name (aiOla's Socket.IO events): the JSON lines
-// then get it as client_event, and a payload that is not an object is
-// wrapped as {"data":…}.
-func (c *console) eventPrinter(jsonLines, named bool) func(pipeline.Event) {
-	var line []byte
-	return func(ev pipeline.Event) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.clearProgress()
-		if jsonLines {
-			line = appendCompact(line[:0], ev.Raw)
-			if named {
-				if len(line) < 2 || line[len(line)-1] != '}' {
-					// Not an object (an event with no argument or
-					// several): wrapped, so that the name is said.
-					line = append(append([]byte(`{"data":`), line...), '}')
-				}
-				line = appendField(line, "client_event", ev.Type)
-			}
-			if ev.Kind == transport.SegmentEnded || ev.Kind == transport.Transcript {
-				line = appendNumbering(line, ev.Session, ev.Segment)
-			}
-			line = append(line, '\n')
-			c.stdout.Write(line)
-			return
+// warnFunc returns the pipeline's OnWarning handler: warn, with prefix
+// (the input's name in a batch, the channel's label when split) before
+// the message.
+func (c *console) warnFunc(prefix string) func(error) {
+	return func(err error) { c.warn(fmt.Errorf("%s%w", prefix, err)) }
+}
+
+// serverError prints a server's error event on stderr, even when quiet.
+func (c *console) serverError(msg string) {
+	c.print(func() { fmt.Fprintf(c.stderr, "vachana-pipe: server error: %s\n", msg) })
+}
+
+// stats prints what write writes (the -stats summary) on stderr.
+func (c *console) stats(write func(io.Writer)) { c.print(func() { write(c.stderr) }) }
+
+// batch says the run is a batch of files inputs, for the display's total.
+func (c *console) batch(files int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disp.SetTotal(files)
+}
+
+// summary prints a batch's summary on stderr: head, then a line for each
+// failure. It is printed even when quiet.
+func (c *console) summary(head string, failures []string) {
+	c.print(func() {
+		fmt.Fprintf(c.stderr, "vachana-pipe: %s\n", head)
+		for _, l := range failures {
+			fmt.Fprintln(c.stderr, l)
 		}
-		switch {
-		case ev.Kind == transport.Transcript && ev.Final:
-			if text := strings.TrimSpace(ev.Text); text != "" {
-				fmt.Fprintln(c.stdout, text)
-			}
-		case ev.Kind == transport.Translation:
-			if text := strings.TrimSpace(ev.Text); text != "" {
-				fmt.Fprintf(c.stdout, "[translation] %s\n", text)
-			}
-		case ev.Kind == transport.Error:
-			fmt.Fprintf(c.stderr, "vachana-pipe: server error: %s\n", ev.Message)
-		}
+	})
+}
+
+// close stops the drawing and removes the progress display for good.
+func (c *console) close() {
+	close(c.stop)
+	c.drawn.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disp.Close()
+}
+
+// track adds an input named name, whose audio lasts length (0: unknown),
+// streamed as channels streams at rate, to the progress display.
+func (c *console) track(name string, length time.Duration, channels int, rate frame.Rate) *jobProgress {
+	p := &jobProgress{con: c, rate: rate, pos: make([]atomic.Int64, channels), trans: make([]atomic.Int64, channels)}
+	if c.disp == nil {
+		return p
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p.item = c.disp.Add(name, length)
+	c.tracked = append(c.tracked, p)
+	return p
+}
+
+// jobProgress is an input's progress on the display: the position of its
+// slowest channel, the transcripts of all.
+type jobProgress struct {
+	con   *console
+	item  *progress.Item // nil: no display
+	rate  frame.Rate
+	pos   []atomic.Int64 // frames sent, per channel
+	trans []atomic.Int64 // final transcripts, per channel
+}
+
+// update returns the pipeline's OnProgress handler of channel k, nil when
+// no progress is shown. It only records: the console's goroutine draws.
+func (p *jobProgress) update(k int) func(frames, transcripts int64) {
+	if p.item == nil {
+		return nil
+	}
+	return func(frames, transcripts int64) {
+		p.pos[k].Store(frames)
+		p.trans[k].Store(transcripts)
+	}
+}
+
+// show brings the input's line up to date. It runs under p.con.mu.
+func (p *jobProgress) show() {
+	pos, n := p.pos[0].Load(), int64(0)
+	for k := range p.pos {
+		pos = min(pos, p.pos[k].Load())
+		n += p.trans[k].Load()
+	}
+	p.item.Update(p.rate.FrameAt(pos), n)
+}
+
+// done ends the input's line on the display.
+func (p *jobProgress) done(err error) {
+	if p.item == nil {
+		return
+	}
+	p.con.mu.Lock()
+	defer p.con.mu.Unlock()
+	p.show()
+	p.item.Done(err)
+	p.con.tracked = slices.DeleteFunc(p.con.tracked, func(q *jobProgress) bool { return q == p })
 }
 
 // appendNumbering adds the client's session and segment numbers to the JSON

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/pipeline/transcript"
 	"github.com/vachana-pipe/vachana-pipe/source"
 	"github.com/vachana-pipe/vachana-pipe/transport"
 )
@@ -51,6 +52,19 @@ func TestAppendNumbering(t *testing.T) {
 	}
 }
 
+// testOutput returns the event handler of a mono input's output on
+// stdout: text, or JSON lines; named is aiOla's.
+func testOutput(stdout, stderr *bytes.Buffer, json, named bool) func(pipeline.Event) {
+	c := &config{service: services[0]}
+	if named {
+		c.service = services[2]
+	}
+	if json {
+		c.output = transcript.JSON
+	}
+	return newOutput(c, stdout, newConsole(stdout, stderr, false, false), true, false).handler(0)
+}
+
 func TestEventPrinter(t *testing.T) {
 	ev := func(kind transport.Kind, session, segment int, raw string) pipeline.Event {
 		return pipeline.Event{Event: transport.Event{Kind: kind, Raw: []byte(raw)}, Session: session, Segment: segment}
@@ -91,7 +105,7 @@ func TestEventPrinter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			print := newConsole(&stdout, &stderr, false).eventPrinter(tt.json, false)
+			print := testOutput(&stdout, &stderr, tt.json, false)
 			for _, ev := range events {
 				print(ev)
 			}
@@ -123,7 +137,7 @@ func TestEventPrinterNamed(t *testing.T) {
 `},
 	} {
 		var stdout, stderr bytes.Buffer
-		print := newConsole(&stdout, &stderr, false).eventPrinter(tt.json, true)
+		print := testOutput(&stdout, &stderr, tt.json, true)
 		for _, ev := range events {
 			print(ev)
 		}
@@ -133,39 +147,19 @@ func TestEventPrinterNamed(t *testing.T) {
 	}
 }
 
-// TestProgressLine: the progress line is rewritten in place, and cleared
-// before a warning or an event so they do not mix on one line.
-func TestProgressLine(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	con := &console{stdout: &stdout, stderr: &stderr, progress: true}
-	progress := con.progressFunc(frame.Rate16k)
-	progress(48, 0) // 48 × 32 ms = 1.536 s
-	progress(frame.Rate16k.FramesIn(3*time.Second), 1)
-	con.warn(errors.New("careful"))
-	progress(frame.Rate16k.FramesIn(4*time.Second), 1)
-	con.eventPrinter(false, false)(pipeline.Event{Event: transport.Event{Kind: transport.Transcript, Text: "hi", Final: true}})
-	con.endProgress()
-	con.endProgress() // nothing on screen: nothing to clear
-	const clear = "\r\033[K"
-	want := "\r1.5s sent, 0 transcripts\033[K" + "\r3s sent, 1 transcripts\033[K" + clear + "vachana-pipe: warning: careful\n" +
-		"\r4s sent, 1 transcripts\033[K" + clear
-	if stderr.String() != want || stdout.String() != "hi\n" {
-		t.Fatalf("stderr %q\nwant   %q\nstdout %q", stderr.String(), want, stdout.String())
-	}
-}
-
+// TestConsoleQuietAndNotTerminal: a quiet console prints no warnings,
+// and a console on a buffer (not a terminal) shows no progress.
 func TestConsoleQuietAndNotTerminal(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	quiet := newConsole(&stdout, &stderr, true)
+	quiet := newConsole(&stdout, &stderr, true, false)
 	quiet.warn(errors.New("careful"))
-	if quiet.progressFunc(frame.Rate16k) != nil || stderr.Len() != 0 {
+	if quiet.disp != nil || stderr.Len() != 0 {
 		t.Fatalf("quiet console: progress shown or warning printed: %q", stderr.String())
 	}
-	// A buffer is not a terminal: warnings, but no progress line.
-	con := newConsole(&stdout, &stderr, false)
+	con := newConsole(&stdout, &stderr, false, false)
 	con.warn(errors.New("careful"))
-	if con.progressFunc(frame.Rate16k) != nil || stderr.String() != "vachana-pipe: warning: careful\n" {
-		t.Fatalf("console on a buffer: progress %v, stderr %q", con.progress, stderr.String())
+	if p := con.track("in", time.Second, 1, frame.Rate16k); con.disp != nil || p.update(0) != nil || stderr.String() != "vachana-pipe: warning: careful\n" {
+		t.Fatalf("console on a buffer: progress %v, stderr %q", con.disp, stderr.String())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
@@ -18,7 +19,8 @@ import (
 // run is the command. ctx aborts it at once; stop (the first SIGINT or
 // SIGTERM) ends it gracefully: the input stops, the tail silence is sent,
 // transcripts are drained, the session is closed normally, the stats are
-// printed, and the exit code is 130.
+// printed, and the exit code is 130. With several INPUTs (or -out-dir) it
+// runs them as a batch (see batch).
 func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(ctx, stop, args[1:], stderr)
@@ -31,44 +33,35 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprintf(stdout, "vachana-pipe %s\n", transport.Version)
 		return nil
 	}
-	con := newConsole(stdout, stderr, c.quiet)
+	con := newConsole(stdout, stderr, c.quiet, !c.paced)
+	defer con.close()
 	for _, w := range c.warnings {
 		con.warn(w)
 	}
-
-	in, err := openAudio(ctx, stop, c, stdin)
-	if err != nil {
-		return err
-	}
-	defer in.close()
-	dst, err := openDestination(c, stdout)
-	if err != nil {
-		return err
-	}
+	// The destination is opened once the first input has been read, so
+	// that bad input is reported before a server starts or a file is made.
+	var dst *destination
+	openDst := sync.OnceValues(func() (*destination, error) {
+		var err error
+		dst, err = openDestination(c, stdout)
+		return dst, err
+	})
 	defer func() {
+		if dst == nil {
+			return
+		}
 		if err := dst.close(ctx); err != nil {
 			con.warn(err)
 		}
 	}()
-
-	opts := pipelineOptions(c)
-	opts.Stop = stop.Done()
-	opts.Interrupt = in.interrupt
-	opts.OnEvent = con.eventPrinter(c.json, c.service.name == "aiola")
-	opts.OnWarning = con.warn
-	opts.OnProgress = con.progressFunc(c.rate)
-	stats, runErr := dst.send(ctx, in.audio, opts)
-	con.endProgress()
-
-	if c.stats {
-		printStats(stderr, in.name, in.decoded, c, stats, dst.local)
+	if c.outDir == "" {
+		j := &job{input: "", stdout: true}
+		if len(c.inputs) == 1 {
+			j.input = c.inputs[0]
+		}
+		return runJob(ctx, stop, c, j, openDst, con, stdin).err
 	}
-	if runErr == nil {
-		// The audio that was there has been streamed; now say what was
-		// wrong with the end of the input.
-		return in.end(con)
-	}
-	return classify(ctx, runErr)
+	return runBatch(ctx, stop, c, openDst, con, stdin)
 }
 
 // pipelineOptions maps the flags to the pipeline's options; run adds the
