@@ -188,6 +188,16 @@ func TestSplitChannels(t *testing.T) {
 			t.Fatalf("transcripts per channel %v, want 2 and 2", perChannel)
 		}
 	})
+	t.Run("raw", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, context.Background(), interleave(left, right), "-local", "-pace=false", "-in-channels", "2", "-channels", "split", "-timestamps", "-")
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if got := strings.Count(r.stdout, "Channel 1: "); got != 2 || strings.Count(r.stdout, "Channel 2: ") != 2 {
+			t.Fatalf("raw stereo split: want two transcripts per channel:\n%s", r.stdout)
+		}
+	})
 	t.Run("mixed", func(t *testing.T) {
 		t.Parallel()
 		r := runCLI(t, context.Background(), nil, "-local", "-pace=false", path)
