@@ -165,13 +165,15 @@ type Event struct {
 	// keep-alive sent while the input paused. They are found from where
 	// in the audio sent the segment's end came, refined by the client's
 	// own detection of speech in that audio (frames at −40 dBFS or more,
-	// so exact to a frame). Speech the client does not hear (quieter than
-	// that) is placed by the segment's length, when the service says it
-	// (Vachana, Sarvam), before its end: less exactly, by the delay of the
-	// segment end; speech it hears only in fragments is placed by the
-	// fragments. Both are zero when not known: on other events, on every
-	// event of Run, and on an aiOla transcript of speech the client did
-	// not hear.
+	// so exact to a frame). Where that detection cannot tell (speech
+	// quieter than that, or noise louder, so that the speech never seems
+	// to pause), the segment ends 500 ms of quiet before its end came and
+	// starts by its length, when the service says it (Vachana, Sarvam),
+	// else where the previous one ended; that is less exact, by the delay
+	// of the segment's end. Speech heard only in fragments is placed by
+	// the fragments. Both are zero when not known: on other events, on
+	// every event of Run, and on an aiOla transcript of speech the client
+	// did not hear.
 	Start, End time.Duration
 }
 

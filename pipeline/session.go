@@ -150,6 +150,7 @@ type segmentMark struct {
 	segment    int   // its number across sessions
 	at         time.Time
 	start, end time.Duration // where it lies in the input, if known
+	exact      bool          // placed among complete utterances, not estimated
 }
 
 // segmentMarks is what the listener holds to pair segment ends with their
@@ -250,8 +251,9 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			break
 		}
 		out.Segment = r.next
-		out.Start, out.End = r.times(pos, ev.AudioDuration)
-		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now, start: out.Start, end: out.End})
+		var exact bool
+		out.Start, out.End, exact = r.times(pos, ev.AudioDuration)
+		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now, start: out.Start, end: out.End, exact: exact})
 		r.next++
 	case transport.Transcript:
 		if !ev.Final {
@@ -272,11 +274,17 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			marks.ends = marks.ends[1:]
 			out.Segment = m.segment
 			out.Start, out.End = m.start, m.end
-			if m.end == 0 && ev.AudioDuration > 0 {
+			switch {
+			case m.exact || ev.AudioDuration <= 0:
+			case m.end == 0:
 				// Nothing detected here where the segment ended (speech
 				// below the client's threshold): its length, said now,
 				// places it before its end.
 				out.Start, out.End = r.estimate(m.pos, ev.AudioDuration)
+			default:
+				// Estimated in speech that never paused (noise above the
+				// client's threshold): its length bounds its start.
+				out.Start = max(out.Start, out.End-ev.AudioDuration)
 			}
 			r.turn.add(now.Sub(m.at))
 			sess.tally.update(func(t *tallyState) { t.pending--; t.lastSeen = now })
@@ -291,7 +299,7 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 		r.next++
 		var open, flushed bool
 		pos := sess.position()
-		out.Start, out.End = r.times(pos, ev.AudioDuration)
+		out.Start, out.End, _ = r.times(pos, ev.AudioDuration)
 		sess.tally.update(func(t *tallyState) {
 			t.lastSeen = now
 			open = t.open
@@ -330,17 +338,18 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 }
 
 // times places the segment whose end came at stream position pos (see
-// placer) and returns its bounds in the input, zero when not known. dur is
-// its audio as the service counts it, if it says.
-func (r *run) times(pos int64, dur time.Duration) (start, end time.Duration) {
+// placer) and returns its bounds in the input, zero when not known, and
+// whether they were found among complete utterances rather than estimated.
+// dur is its audio as the service counts it, if it says.
+func (r *run) times(pos int64, dur time.Duration) (start, end time.Duration, exact bool) {
 	if r.place.m == nil {
-		return 0, 0
+		return 0, 0, false
 	}
-	s, e, ok := r.place.place(pos, r.o.Rate.FramesIn(dur))
+	s, e, ok, exact := r.place.place(pos, r.o.Rate.FramesIn(dur))
 	if !ok {
-		return 0, 0
+		return 0, 0, false
 	}
-	return r.o.Rate.FrameAt(s), r.o.Rate.FrameAt(e)
+	return r.o.Rate.FrameAt(s), r.o.Rate.FrameAt(e), exact
 }
 
 // estimate places a segment that times could not place, whose end came at

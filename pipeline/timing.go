@@ -25,12 +25,15 @@ import (
 //     without segment ends (aiOla), which may come late, covers exactly one
 //     utterance, the next complete one, as the replay pairs them.
 //   - Without a complete utterance (the service cut a long utterance
-//     without a pause, or heard speech below the client's threshold), the
-//     segment ends at pos−segmentHangover and starts where the speech
-//     in progress began, or the segment's audio duration before its end,
-//     when the service says it (Vachana with the transcript, after its
-//     segment end: see estimate). Without any of these its times stay
-//     unknown.
+//     without a pause, heard speech below the client's threshold, or
+//     heard speech in noise the client takes for speech that never
+//     pauses), the segment ends at pos−segmentHangover (for a service
+//     without segment ends, at pos or where the speech in progress
+//     paused) and starts where the speech in progress began, but not
+//     before the segment's audio duration before its end, when the
+//     service says it (Vachana with the transcript, after its segment
+//     end: see estimate and account). Without any of these its times
+//     stay unknown.
 //   - A new session starts placing at the frame its replay starts with, so
 //     a segment transcribed again after a lost session gets the same times.
 //
@@ -126,8 +129,9 @@ func (p *placer) reset(start int64) { p.next = start }
 // place returns the frames [start, end) of the speech a segment the service
 // ended covers, its end having come at stream position pos; dur is the
 // segment's audio as the service counts it, if it says. ok is false when
-// nothing says where the segment lies.
-func (p *placer) place(pos int64, dur int64) (start, end int64, ok bool) {
+// nothing says where the segment lies; exact says it was placed among
+// complete utterances, not estimated.
+func (p *placer) place(pos int64, dur int64) (start, end int64, ok, exact bool) {
 	m := p.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -168,22 +172,34 @@ func (p *placer) place(pos int64, dur int64) (start, end int64, ok bool) {
 		start = end
 		for i := range m.utts {
 			if u, open := m.spanOf(i); (u.end > p.next || open) && u.start < end {
+				if p.single && p.paced && open && u.end >= pos-p.need/4 {
+					// Speech that has not paused up to the transcript
+					// (noise, to the client): the service heard its
+					// quiet before the end.
+					end = pos - p.hang
+				}
 				if s := max(u.start, p.next); s < end {
 					start, end = s, min(end, max(u.end, s+1))
 				}
 				break
 			}
 		}
-		if start == end && dur > 0 {
-			start = max(p.next, end-dur)
+		if dur > 0 {
+			// The service's length of the segment bounds it: in noise the
+			// speech in progress may have begun long before.
+			if start == end {
+				start = p.next
+			}
+			start = max(start, end-dur)
 		}
 		if start >= end {
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 	}
+	exact = first >= 0
 	p.next = end
 	p.trim(pos)
-	return m.inputFrame(start), m.inputFrame(end), true
+	return m.inputFrame(start), m.inputFrame(end), true, exact
 }
 
 // estimate places a segment from its length alone, dur frames, its end

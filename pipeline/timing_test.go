@@ -136,6 +136,31 @@ func TestTimestamps(t *testing.T) {
 			}
 			checkTimes(t, dl.name+", generated, quiet", got, voiced.segments)
 		})
+		t.Run("noisy", func(t *testing.T) {
+			// Noise at −35 dBFS, which the client takes for speech that
+			// never pauses, and a server that hears speech from −30 dBFS
+			// up: segments are estimated where their ends came and bounded
+			// by the lengths the service says. aiOla says none: only the
+			// ends are held to the limits.
+			t.Parallel()
+			noisy := slices.Clone(voicedOnce())
+			rng := rand.New(rand.NewPCG(3, 4))
+			amp := 32768 * math.Pow(10, -35.0/20) * math.Sqrt(3)
+			for i := 0; i < len(noisy); i += 2 {
+				v := float64(int16(binary.LittleEndian.Uint16(noisy[i:]))) + (rng.Float64()*2-1)*amp
+				binary.LittleEndian.PutUint16(noisy[i:], uint16(int16(max(-32768, min(32767, math.Round(v))))))
+			}
+			got := transcriptTimesVia(t, dl, noisy, &refserver.Options{Threshold: -30}, nil)
+			if dl.segmentEnd == "" {
+				ends := make([]tspan, len(got))
+				for i, g := range got {
+					ends[i] = tspan{voiced.segments[min(i, len(voiced.segments)-1)].start, g.end}
+				}
+				checkTimes(t, dl.name+", generated, noisy (ends)", ends, voiced.segments)
+				return
+			}
+			checkTimes(t, dl.name+", generated, noisy", got, voiced.segments)
+		})
 		in := voicedOnce()
 		clean := transcriptTimes(t, dl, in, refserver.Faults{})
 		checkTimes(t, dl.name+", generated", clean, voiced.segments)
@@ -314,7 +339,7 @@ func TestPlacer(t *testing.T) {
 				p.reset(tc.reset)
 			}
 			for i, c := range tc.calls {
-				s, e, ok := p.place(c.pos, c.dur)
+				s, e, ok, _ := p.place(c.pos, c.dur)
 				if c.end == 0 {
 					if ok {
 						t.Errorf("call %d: placed at [%d, %d), want not placed", i, s, e)
@@ -333,7 +358,7 @@ func TestPlacer(t *testing.T) {
 // the length the service says, before its end.
 func TestPlacerEstimate(t *testing.T) {
 	p := &placer{m: &speechMap{}, need: 15, hang: 16, paced: true}
-	if _, _, ok := p.place(100, 0); ok {
+	if _, _, ok, _ := p.place(100, 0); ok {
 		t.Fatal("placed without speech or a length")
 	}
 	if s, e, ok := p.estimate(100, 20); !ok || s != 64 || e != 84 {
