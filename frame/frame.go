@@ -36,13 +36,15 @@ const fullScale = Samples * 32768 * 32768 // 2³⁹
 func (f *Frame) Energy() int64 {
 	// Four samples a step, in four sums (each square is below 2³⁰, so
 	// int64 never overflows): the pipeline measures every frame it sends.
+	// The copy is read as one range by the race detector, not byte by
+	// byte, which made a frame cost 8 µs under -race.
+	a := *f
 	var s0, s1, s2, s3 int64
 	for i := 0; i < Size; i += 8 {
-		p := (*[8]byte)(f[i : i+8])
-		v0 := int64(int16(uint16(p[0]) | uint16(p[1])<<8))
-		v1 := int64(int16(uint16(p[2]) | uint16(p[3])<<8))
-		v2 := int64(int16(uint16(p[4]) | uint16(p[5])<<8))
-		v3 := int64(int16(uint16(p[6]) | uint16(p[7])<<8))
+		v0 := int64(int16(uint16(a[i]) | uint16(a[i+1])<<8))
+		v1 := int64(int16(uint16(a[i+2]) | uint16(a[i+3])<<8))
+		v2 := int64(int16(uint16(a[i+4]) | uint16(a[i+5])<<8))
+		v3 := int64(int16(uint16(a[i+6]) | uint16(a[i+7])<<8))
 		s0 += v0 * v0
 		s1 += v1 * v1
 		s2 += v2 * v2

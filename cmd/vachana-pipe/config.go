@@ -384,6 +384,8 @@ func (c *config) setOutput(t *textFlags, set map[string]bool) error {
 		return errors.New("-o writes the frames of one INPUT to a file: it excludes several INPUTs and -out-dir")
 	case c.out != "" && c.split:
 		return errors.New("-o writes one stream of frames: it excludes -channels split")
+	case c.out != "" && (set["output"] || t.json || c.timestamps):
+		return errors.New("-o writes the frames instead of connecting, so there is no transcript to format: drop -output, -json and -timestamps, or -o")
 	}
 	return nil
 }

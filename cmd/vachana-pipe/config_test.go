@@ -235,6 +235,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"-j 0", []string{"-j", "0"}, nil, "-j 0: out of range; accepted: 1 or more"},
 		{"-o with several inputs", []string{"-o", "f", "-out-dir", "d", "a"}, nil, "-o writes the frames of one INPUT to a file: it excludes several INPUTs and -out-dir"},
 		{"-o with split", []string{"-o", "f", "-channels", "split"}, nil, "-o writes one stream of frames: it excludes -channels split"},
+		{"-o with -output", []string{"-o", "f", "-output", "srt"}, nil, "-o writes the frames instead of connecting, so there is no transcript to format: drop -output, -json and -timestamps, or -o"},
+		{"-o with -json", []string{"-o", "f", "-json"}, nil, "-o writes the frames instead of connecting, so there is no transcript to format: drop -output, -json and -timestamps, or -o"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
