@@ -159,7 +159,7 @@ type Event struct {
 	Segment int
 
 	// Start and End, on a final transcript (and on the segment end it
-	// answers), are the bounds of the speech it transcribes in the
+	// answers, when it could be placed there), are the bounds of the speech it transcribes in the
 	// input's timeline: from the input's first sample, however many
 	// sessions and replays the stream took, without the silence a
 	// keep-alive sent while the input paused. They are found from where

@@ -150,7 +150,7 @@ type segmentMark struct {
 	segment    int   // its number across sessions
 	at         time.Time
 	start, end time.Duration // where it lies in the input, if known
-	exact      bool          // placed among complete utterances, not estimated
+	placed     placement
 }
 
 // segmentMarks is what the listener holds to pair segment ends with their
@@ -251,9 +251,9 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			break
 		}
 		out.Segment = r.next
-		var exact bool
-		out.Start, out.End, exact = r.times(pos, ev.AudioDuration)
-		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now, start: out.Start, end: out.End, exact: exact})
+		var pl placement
+		out.Start, out.End, pl = r.times(pos, ev.AudioDuration)
+		marks.ends = append(marks.ends, segmentMark{pos: pos, segment: r.next, at: now, start: out.Start, end: out.End, placed: pl})
 		r.next++
 	case transport.Transcript:
 		if !ev.Final {
@@ -275,12 +275,12 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 			out.Segment = m.segment
 			out.Start, out.End = m.start, m.end
 			switch {
-			case m.exact || ev.AudioDuration <= 0:
-			case m.end == 0:
+			case m.placed.exact || ev.AudioDuration <= 0:
+			case !m.placed.ok:
 				// Nothing detected here where the segment ended (speech
 				// below the client's threshold): its length, said now,
 				// places it before its end.
-				out.Start, out.End = r.estimate(m.pos, ev.AudioDuration)
+				out.Start, out.End = r.estimate(m.placed, ev.AudioDuration)
 			default:
 				// Estimated in speech that never paused (noise above the
 				// client's threshold): its length bounds its start.
@@ -338,28 +338,23 @@ func (r *run) account(sess *session, ev transport.Event, marks *segmentMarks) Ev
 }
 
 // times places the segment whose end came at stream position pos (see
-// placer) and returns its bounds in the input, zero when not known, and
-// whether they were found among complete utterances rather than estimated.
-// dur is its audio as the service counts it, if it says.
-func (r *run) times(pos int64, dur time.Duration) (start, end time.Duration, exact bool) {
+// placer) and returns its bounds in the input, zero when not known, and the
+// placement. dur is its audio as the service counts it, if it says.
+func (r *run) times(pos int64, dur time.Duration) (start, end time.Duration, pl placement) {
 	if r.place.m == nil {
-		return 0, 0, false
+		return 0, 0, placement{at: -1}
 	}
-	s, e, ok, exact := r.place.place(pos, r.o.Rate.FramesIn(dur))
-	if !ok {
-		return 0, 0, false
+	pl = r.place.place(pos, r.o.Rate.FramesIn(dur))
+	if !pl.ok {
+		return 0, 0, pl
 	}
-	return r.o.Rate.FrameAt(s), r.o.Rate.FrameAt(e), exact
+	return r.o.Rate.FrameAt(pl.start), r.o.Rate.FrameAt(pl.end), pl
 }
 
-// estimate places a segment that times could not place, whose end came at
-// stream position pos and whose audio lasts dur, as the service says: it
-// ends segmentHangover before pos (see placer.estimate).
-func (r *run) estimate(pos int64, dur time.Duration) (start, end time.Duration) {
-	if r.place.m == nil {
-		return 0, 0
-	}
-	s, e, ok := r.place.estimate(pos, r.o.Rate.FramesIn(dur))
+// estimate places a segment that times could not place from its audio, dur,
+// as the service says it with its transcript (see placer.estimate).
+func (r *run) estimate(pl placement, dur time.Duration) (start, end time.Duration) {
+	s, e, ok := r.place.estimate(pl, r.o.Rate.FramesIn(dur))
 	if !ok {
 		return 0, 0
 	}

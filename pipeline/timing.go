@@ -22,8 +22,11 @@ import (
 //   - A segment end at position pos covers the complete utterances not yet
 //     placed that began before pos−segmentHangover; the first of them
 //     starts the segment, the last ends it. A transcript of a service
-//     without segment ends (aiOla), which may come late, covers exactly one
-//     utterance, the next complete one, as the replay pairs them.
+//     without segment ends (aiOla), which may come late, covers the next
+//     complete utterance, as the replay pairs them, with the complete ones
+//     after it that pauses shorter than segmentHangover join to it (no
+//     service ends a segment there); so does a segment end of an unpaced
+//     stream, whose position says nothing.
 //   - Without a complete utterance (the service cut a long utterance
 //     without a pause, heard speech below the client's threshold, or
 //     heard speech in noise the client takes for speech that never
@@ -126,15 +129,24 @@ type placer struct {
 // reset starts placing for a session whose first frame is start.
 func (p *placer) reset(start int64) { p.next = start }
 
-// place returns the frames [start, end) of the speech a segment the service
-// ended covers, its end having come at stream position pos; dur is the
-// segment's audio as the service counts it, if it says. ok is false when
-// nothing says where the segment lies; exact says it was placed among
-// complete utterances, not estimated.
-func (p *placer) place(pos int64, dur int64) (start, end int64, ok, exact bool) {
+// placement is where a segment was placed, in stream frames.
+type placement struct {
+	start, end int64 // the speech it covers, when ok
+	ok, exact  bool  // placed; placed among complete utterances, not estimated
+	floor      int64 // the earliest it may start: the end of the segment placed before
+	at         int64 // not ok: where it is taken to end, its place kept for estimate; -1 for none
+}
+
+// place places the speech a segment the service ended covers, its end
+// having come at stream position pos; dur is the segment's audio as the
+// service counts it, if it says. A segment that nothing places keeps its
+// place in time (at), so that the length its transcript says later can
+// place it there (estimate) even if other segments were placed meanwhile.
+func (p *placer) place(pos int64, dur int64) placement {
 	m := p.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	pl := placement{floor: p.next, at: -1}
 	cut, limit := pos-p.need, pos-p.hang
 	if p.single {
 		limit = 1 << 62 // a transcript may come late: its utterance is the next one
@@ -151,25 +163,29 @@ func (p *placer) place(pos int64, dur int64) (start, end int64, ok, exact bool) 
 		if open || u.end > cut || max(u.start, p.next) >= limit {
 			break
 		}
+		if first >= 0 && p.single && u.start-m.utts[last].end >= p.hang {
+			break // the next utterance: one a transcript at a time
+		}
+		// (In one segment: every complete utterance before its end, or
+		// for a service paired in order, those a pause shorter than a
+		// service's end of speech joins: it could not have ended one
+		// there.)
 		if first < 0 {
 			first = i
 		}
 		last = i
-		if p.single {
-			break
-		}
 	}
-	switch {
-	case first >= 0:
-		start, end = max(m.utts[first].start, p.next), m.utts[last].end
-	default:
+	end := pos - p.hang
+	if first >= 0 {
+		pl.start, pl.end = max(m.utts[first].start, p.next), m.utts[last].end
+		pl.ok, pl.exact = true, true
+	} else {
 		// No complete utterance: speech in progress the service cut,
 		// or speech the client did not detect.
-		end = pos - p.hang
 		if p.single || !p.paced {
 			end = pos
 		}
-		start = end
+		start := end
 		for i := range m.utts {
 			if u, open := m.spanOf(i); (u.end > p.next || open) && u.start < end {
 				if p.single && p.paced && open && u.end >= pos-p.need/4 {
@@ -192,35 +208,36 @@ func (p *placer) place(pos int64, dur int64) (start, end int64, ok, exact bool) 
 			}
 			start = max(start, end-dur)
 		}
-		if start >= end {
-			return 0, 0, false, false
-		}
+		pl.start, pl.end, pl.ok = start, end, start < end
 	}
-	exact = first >= 0
-	p.next = end
+	switch {
+	case pl.ok:
+		p.next = pl.end
+		pl.start, pl.end = m.inputFrame(pl.start), m.inputFrame(pl.end)
+	case p.paced:
+		pl.at = max(end, p.next)
+		p.next = pl.at
+	}
 	p.trim(pos)
-	return m.inputFrame(start), m.inputFrame(end), true, exact
+	return pl
 }
 
-// estimate places a segment from its length alone, dur frames, its end
-// having come at stream position pos: the client detected no speech there,
-// and the service said the length only with the transcript, after place
-// had given up. ok is false for an unpaced stream, where pos says nothing.
-func (p *placer) estimate(pos, dur int64) (start, end int64, ok bool) {
-	if !p.paced || dur <= 0 {
+// estimate places a segment from its length alone, dur frames, in the
+// place kept for it (pl.at, where place could not place it): the client
+// detected no speech there, and the service said the length only with the
+// transcript. ok is false when no place was kept (an unpaced stream, where
+// positions say nothing).
+func (p *placer) estimate(pl placement, dur int64) (start, end int64, ok bool) {
+	if pl.at < 0 || dur <= 0 {
 		return 0, 0, false
 	}
-	m := p.m
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	end = pos - p.hang
-	if p.single {
-		end = pos
+	start, end = max(pl.floor, pl.at-dur), pl.at
+	if start >= end {
+		return 0, 0, false
 	}
-	end = max(end, p.next+1)
-	start = max(p.next, end-dur)
-	p.next = end
-	return m.inputFrame(start), m.inputFrame(end), true
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	return p.m.inputFrame(start), p.m.inputFrame(end), true
 }
 
 // trim forgets the utterances placed and older than any replay may start,
@@ -236,10 +253,9 @@ func (p *placer) trim(pos int64) {
 		n := copy(m.utts, m.utts[k:])
 		m.utts = m.utts[:n]
 	}
-	if len(m.utts) == 0 {
-		return
+	if len(m.utts) > 0 {
+		bound = min(bound, m.utts[0].start)
 	}
-	bound = min(bound, m.utts[0].start)
 	j := 0
 	for j < len(m.fills) && m.fills[j].at+m.fills[j].n <= bound {
 		m.shift += m.fills[j].n

@@ -328,6 +328,10 @@ func TestPlacer(t *testing.T) {
 			calls: []call{{pos: 48, start: 10, end: 40}}},
 		{name: "unpaced pairs in order", single: true, reset: -1, utts: []utterance{{10, 40}, {60, 70}},
 			calls: []call{{pos: 500, start: 10, end: 40}, {pos: 500, start: 60, end: 70}}},
+		{name: "unpaced joins what a pause too short for a segment end splits", single: true, reset: -1, utts: []utterance{{10, 40}, {55, 70}, {90, 100}},
+			calls: []call{{pos: 500, start: 10, end: 70}, {pos: 500, start: 90, end: 100}}},
+		{name: "a late transcript joins what a pause too short for a segment end splits", paced: true, single: true, reset: -1, utts: []utterance{{10, 40}, {55, 70}, {90, 100}},
+			calls: []call{{pos: 130, start: 10, end: 70}, {pos: 131, start: 90, end: 100}}},
 		{name: "replay from before a placed segment", paced: true, reset: 30, utts: []utterance{{10, 40}, {60, 70}},
 			calls: []call{{pos: 40 + 17, start: 30, end: 40}}},
 	} {
@@ -339,7 +343,8 @@ func TestPlacer(t *testing.T) {
 				p.reset(tc.reset)
 			}
 			for i, c := range tc.calls {
-				s, e, ok, _ := p.place(c.pos, c.dur)
+				pl := p.place(c.pos, c.dur)
+				s, e, ok := pl.start, pl.end, pl.ok
 				if c.end == 0 {
 					if ok {
 						t.Errorf("call %d: placed at [%d, %d), want not placed", i, s, e)
@@ -355,21 +360,28 @@ func TestPlacer(t *testing.T) {
 }
 
 // TestPlacerEstimate: a segment the client heard nothing of is placed by
-// the length the service says, before its end.
+// the length the service says, before its end, in the place kept for it
+// even when a later segment was placed meanwhile.
 func TestPlacerEstimate(t *testing.T) {
-	p := &placer{m: &speechMap{}, need: 15, hang: 16, paced: true}
-	if _, _, ok, _ := p.place(100, 0); ok {
-		t.Fatal("placed without speech or a length")
+	m := &speechMap{}
+	p := &placer{m: m, need: 15, hang: 16, paced: true}
+	first := p.place(100, 0)
+	if first.ok || first.at != 84 {
+		t.Fatalf("placed %+v without speech or a length; want its place kept at 84", first)
 	}
-	if s, e, ok := p.estimate(100, 20); !ok || s != 64 || e != 84 {
-		t.Fatalf("estimated [%d, %d) (%v), want [64, 84)", s, e, ok)
+	m.utts = append(m.utts, utterance{110, 130})
+	if pl := p.place(148, 0); !pl.ok || pl.start != 110 || pl.end != 130 {
+		t.Fatalf("the next segment: %+v, want [110, 130)", pl)
 	}
-	if s, e, ok := p.estimate(110, 50); !ok || s != 84 || e != 94 {
-		t.Fatalf("estimated [%d, %d) (%v), want [84, 94): never before the last segment's end", s, e, ok)
+	if s, e, ok := p.estimate(first, 20); !ok || s != 64 || e != 84 {
+		t.Fatalf("estimated [%d, %d) (%v), want [64, 84): in its place, not after the later segment", s, e, ok)
+	}
+	if s, e, ok := p.estimate(first, 200); !ok || s != 0 || e != 84 {
+		t.Fatalf("estimated [%d, %d) (%v), want [0, 84): never before the segment before", s, e, ok)
 	}
 	p.paced = false
-	if _, _, ok := p.estimate(500, 20); ok {
-		t.Fatal("an unpaced stream estimated from its position")
+	if pl := p.place(500, 0); pl.ok || pl.at >= 0 {
+		t.Fatalf("an unpaced stream: %+v, want nothing placed and no place kept", pl)
 	}
 }
 
