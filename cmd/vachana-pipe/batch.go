@@ -44,20 +44,28 @@ func runJob(ctx, stop context.Context, c *config, j *job, openDst func() (*desti
 	in, err := openAudio(ctx, stop, c, j.input, stdin)
 	if err != nil {
 		res.err = err
+		con.failed(res.name, err)
 		return res
 	}
 	defer in.close()
 	res.name = in.name
 	dst, err := openDst()
-	if err != nil {
-		res.err = err
-		return res
+	if err == nil {
+		var werr error
+		if w, closeOut, werr := j.create(con.stdout); werr == nil {
+			return streamJob(ctx, stop, c, j, in, dst, w, closeOut, con)
+		}
+		err = withCode(exitUsage, werr)
 	}
-	w, closeOut, err := j.create(con.stdout)
-	if err != nil {
-		res.err = withCode(exitUsage, err)
-		return res
-	}
+	res.err = err
+	con.failed(res.name, err)
+	return res
+}
+
+// streamJob streams the opened input in to dst, its transcript to w, which
+// closeOut closes.
+func streamJob(ctx, stop context.Context, c *config, j *job, in *input, dst *destination, w io.Writer, closeOut func() error, con *console) (res jobResult) {
+	res.name, res.started = in.name, true
 	out := newOutput(c, w, con, j.stdout, j.stdout && isTerminal(w))
 
 	// A stream that fails alone ends its channel's reader, so that the
@@ -87,9 +95,12 @@ func runJob(ctx, stop context.Context, c *config, j *job, openDst func() (*desti
 	wg.Wait()
 	for k := range errs {
 		errs[k] = classify(ctx, errs[k])
+		if errs[k] != nil && in.split != nil {
+			errs[k] = withCode(exitCode(errs[k]), fmt.Errorf("%s: %w", channelLabel(c, k), errs[k]))
+		}
 	}
-	runErr := worst(errs...)
-	prog.done(runErr)
+	runErr := joinWorst(errs...)
+	defer func() { prog.done(res.err) }()
 	if werr := out.finish(); werr != nil && runErr == nil {
 		runErr = withCode(exitStream, werr)
 	}
@@ -157,6 +168,25 @@ func (j *job) create(stdout io.Writer) (io.Writer, func() error, error) {
 	return f, f.Close, nil
 }
 
+// joinWorst returns every error of errs joined, with the worst exit code
+// of them (see worst); nil when all are nil.
+func joinWorst(errs ...error) error {
+	w := worst(errs...)
+	if w == nil {
+		return nil
+	}
+	var all []error
+	for _, err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	if len(all) == 1 {
+		return w
+	}
+	return withCode(exitCode(w), errors.Join(all...))
+}
+
 // worst returns the error with the worst exit code: 130 (interrupted) over
 // 4 over 3 over 2 over 1; nil when all are nil.
 func worst(errs ...error) error {
@@ -187,12 +217,14 @@ func runBatch(ctx, stop context.Context, c *config, openDst func() (*destination
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
-	outs := outputNames(inputs, c.outDir, c.output.Ext())
-	for i, o := range outs {
-		if k := slices.Index(outs, o); k < i {
-			return withCode(exitUsage, fmt.Errorf("%s and %s would both be written to %s: give each INPUT once", inputs[k], inputs[i], o))
+	abs := make([]string, len(inputs))
+	for i, in := range inputs {
+		abs[i], _ = filepath.Abs(in)
+		if k := slices.Index(abs, abs[i]); k < i {
+			return withCode(exitUsage, fmt.Errorf("%s and %s are the same file: give each INPUT once", inputs[k], in))
 		}
 	}
+	outs := outputNames(inputs, c.outDir, c.output.Ext())
 	results := make([]jobResult, len(inputs))
 	con.batch(len(inputs))
 	var g errgroup.Group
@@ -306,6 +338,17 @@ func outputNames(inputs []string, dir, ext string) []string {
 			}
 		}
 		names[i] = filepath.Join(dir, names[i]+ext)
+	}
+	// Names still alike (x.wav, x.mp3 and x.wav.mp3; ../x.wav and x.wav)
+	// get a number.
+	for i := range names {
+		for n := 2; slices.Index(names, names[i]) < i; n++ {
+			stem := strings.TrimSuffix(names[i], ext)
+			if n > 2 {
+				stem = stem[:strings.LastIndexByte(stem, '-')]
+			}
+			names[i] = fmt.Sprintf("%s-%d%s", stem, n, ext)
+		}
 	}
 	return names
 }

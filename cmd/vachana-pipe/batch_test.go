@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -121,13 +122,18 @@ func TestBatch(t *testing.T) {
 // TestOutputNames: an input's transcript takes its name, and as many of
 // its directories as set it apart from another of the same name.
 func TestOutputNames(t *testing.T) {
-	got := outputNames([]string{"calls/a.wav", "x/one/b.m4a", "y/one/b.m4a", "c.wav", "c.mp3", "../up/d.wav", "/abs/e.flac", "-"}, "out", ".srt")
-	want := []string{"out/a.srt", "out/x/one/b.srt", "out/y/one/b.srt", "out/c.wav.srt", "out/c.mp3.srt", "out/d.srt", "out/e.srt", "out/stdin.srt"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got  %q\nwant %q", got, want)
+	for _, tt := range []struct{ in, want []string }{
+		{[]string{"calls/a.wav", "x/one/b.m4a", "y/one/b.m4a", "c.wav", "c.mp3", "../up/d.wav", "/abs/e.flac", "-"},
+			[]string{"out/a.srt", "out/x/one/b.srt", "out/y/one/b.srt", "out/c.wav.srt", "out/c.mp3.srt", "out/d.srt", "out/e.srt", "out/stdin.srt"}},
+		{[]string{"x.wav", "x.mp3", "x.wav.mp3"}, []string{"out/x.wav.srt", "out/x.mp3.srt", "out/x.wav-2.srt"}},
+		{[]string{"../x.wav", "x.wav", "../../x.wav"}, []string{"out/x.wav.srt", "out/x.wav-2.srt", "out/x.wav-3.srt"}},
+	} {
+		if got := outputNames(tt.in, "out", ".srt"); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: got %q, want %q", tt.in, got, tt.want)
+		}
 	}
 	r := runCLI(t, context.Background(), nil, "-local", "-out-dir", t.TempDir(), "a.wav", "./a.wav")
-	if r.code != exitUsage || !strings.Contains(r.stderr, "a.wav and ./a.wav would both be written to") {
+	if r.code != exitUsage || !strings.Contains(r.stderr, "a.wav and ./a.wav are the same file: give each INPUT once") {
 		t.Fatalf("the same input twice: exit %d, %s", r.code, r.stderr)
 	}
 }
@@ -162,7 +168,7 @@ func TestSplitChannels(t *testing.T) {
 	})
 	t.Run("json", func(t *testing.T) {
 		t.Parallel()
-		r := runCLI(t, context.Background(), nil, "-local", "-pace=false", "-channels", "split", "-json", path)
+		r := runCLI(t, context.Background(), nil, "-local", "-pace=false", "-channels", "split", "-channel-names", "agent,customer", "-json", path)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -170,12 +176,13 @@ func TestSplitChannels(t *testing.T) {
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 			var ev struct {
 				Type          string
-				ClientChannel *int  `json:"client_channel"`
-				Start         int64 `json:"client_start_ms"`
-				End           int64 `json:"client_end_ms"`
+				ClientChannel *int   `json:"client_channel"`
+				Name          string `json:"client_channel_name"`
+				Start         int64  `json:"client_start_ms"`
+				End           int64  `json:"client_end_ms"`
 			}
-			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.ClientChannel == nil {
-				t.Fatalf("line %q: %v, or no client_channel", line, err)
+			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.ClientChannel == nil || ev.Name != []string{"agent", "customer"}[*ev.ClientChannel] {
+				t.Fatalf("line %q: %v, or no client_channel and its name", line, err)
 			}
 			if ev.Type == "transcript" {
 				perChannel[*ev.ClientChannel]++
@@ -276,5 +283,25 @@ func BenchmarkBatch(b *testing.B) {
 		}
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(wall.Seconds()/bound.Seconds(), "wall/bound")
+	}
+}
+
+// TestJoinWorst: a job's error says what went wrong on every channel, with
+// the worst exit code.
+func TestJoinWorst(t *testing.T) {
+	lost := withCode(exitStream, errors.New("Channel 1: the session was lost"))
+	refused := withCode(exitConnect, errors.New("Channel 2: the key was refused"))
+	err := joinWorst(nil, lost, refused)
+	if exitCode(err) != exitStream || !strings.Contains(err.Error(), "Channel 1: the session was lost") || !strings.Contains(err.Error(), "Channel 2: the key was refused") {
+		t.Fatalf("exit %d, %q", exitCode(err), err)
+	}
+	if err := joinWorst(nil, refused); err != refused {
+		t.Fatalf("one error: %v, want it as it is", err)
+	}
+	if err := joinWorst(nil, nil); err != nil {
+		t.Fatalf("no error: %v", err)
+	}
+	if err := joinWorst(lost, withCode(exitInterrupted, errors.New("interrupted"))); exitCode(err) != exitInterrupted {
+		t.Fatalf("an interrupt: exit %d", exitCode(err))
 	}
 }

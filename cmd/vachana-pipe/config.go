@@ -49,7 +49,7 @@ convert first:
 Three flags that sound alike: -output is the transcript's format (text,
 json, srt, vtt); -o sends the frames to a file instead of a service; -format
 is the input's container (auto, wav, raw). Every final transcript carries
-where its speech lies in the input (-timestamps, -output json's
+where its speech lies in the input, when known (-timestamps, -output json's
 client_start_ms and client_end_ms, captions). -channels split streams each
 channel of the input in its own session, at once, and labels the
 transcripts (-channel-names agent,customer); a file gets them in time
@@ -278,7 +278,7 @@ func defineFlags(c *config, t *textFlags) *flag.FlagSet {
 	fs.StringVar(&t.keywords, "keywords", "", "aiOla only: a JSON `FILE` of keywords, {\"spoken\": \"written\", …}, sent in the query and with set_keywords")
 	fs.StringVar(&t.quality, "quality", resample.High.String(), "resampling quality: quick, low, medium, high or very-high")
 	fs.StringVar(&t.output, "output", "text", "the transcript's `FORMAT`: text (a line per transcript), json (every server event, a JSON object per line, with client_ fields), srt or vtt (captions, written when the input ends); not to be confused with -o (frames to a file instead of a service) and -format (the input's container)")
-	fs.BoolVar(&t.json, "json", false, "the same as -output json: every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts, client_start_ms and client_end_ms to final transcripts, client_channel with -channels split; for aiOla client_event, the event's name)")
+	fs.BoolVar(&t.json, "json", false, "the same as -output json: every server event as one JSON object per line (as received, compacted; client_session and client_segment added to segment ends and transcripts, client_start_ms and client_end_ms, where the speech lies in the input, to final transcripts and the segment ends they answer, when known; client_channel (and client_channel_name with -channel-names) with -channels split; for aiOla client_event, the event's name)")
 	fs.BoolVar(&c.timestamps, "timestamps", false, "text: begin each line with the start of its speech in the input, [mm:ss.s]")
 	fs.StringVar(&t.channels, "channels", "mix", "mix: mix the input's channels to mono and stream one session; split: stream each channel in its own session, at once, and label each transcript with its channel")
 	fs.StringVar(&t.channelNames, "channel-names", "", "with -channels split: the channels' labels, comma-separated (e.g. agent,customer); default Channel 1, Channel 2…")

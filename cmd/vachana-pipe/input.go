@@ -135,11 +135,15 @@ func (in *input) streams(c *config) error {
 	from := in.decoded.Format().Rate
 	if !c.split {
 		a, err := resample.New(in.decoded, from, c.rate, c.quality)
-		in.audio = append(in.audio, a)
+		if err == nil {
+			in.audio = append(in.audio, a)
+		}
 		return err
 	}
+	// Each channel may run splitAhead ahead of the slowest (one whose
+	// first session, or a reconnection, takes long) before it waits.
 	var err error
-	if in.split, err = in.decoded.Split(nil); err != nil {
+	if in.split, err = in.decoded.Split(&source.SplitOptions{Ahead: int(from.N(splitAhead)) * 2}); err != nil {
 		return err
 	}
 	for k := range in.split.Channels() {
@@ -151,6 +155,12 @@ func (in *input) streams(c *config) error {
 	}
 	return nil
 }
+
+// splitAhead is how far one channel's stream may run ahead of another's,
+// with -channels split, before it waits: longer than a first session that
+// needs a few attempts, and than a reconnection with its replay, so that
+// one channel's trouble does not hold up the others' cadence.
+const splitAhead = 30 * time.Second
 
 // rawLength returns the duration of a raw input that is a regular file,
 // from its size; 0 for anything else.

@@ -78,11 +78,14 @@ func main() {
 		<-signals
 		interrupt()
 		<-signals
-		fmt.Fprintln(os.Stderr, "vachana-pipe: interrupted again: aborting (a third interrupt exits at once)")
-		aborted()
+		aborted() // run says so, on its console
+
 		select {
 		case <-signals:
 		case <-time.After(abortCleanup + 2*time.Second): // a token exchange under way gets a second more (transport/aiola)
+		}
+		if isTerminal(os.Stderr) {
+			fmt.Fprint(os.Stderr, "\r\033[J") // the progress display, if it is drawn
 		}
 		os.Exit(exitInterrupted)
 	}()

@@ -23,8 +23,9 @@ import (
 // console serialises what the command prints on the terminal: transcripts
 // on stdout, warnings and the progress display on stderr. Its methods are
 // safe for concurrent use. With a progress display it runs one goroutine,
-// which draws it: the streams only record their progress, so a slow or
-// paused terminal (Ctrl-S) never holds up their cadence. close joins it.
+// which draws it: the streams only record their progress, so drawing it
+// never holds up their cadence (a warning printed to a terminal that
+// does not take it, paused with Ctrl-S, still waits). close joins it.
 type console struct {
 	mu             sync.Mutex
 	stdout, stderr io.Writer
@@ -182,6 +183,24 @@ func (p *jobProgress) show() {
 		n += p.trans[k].Load()
 	}
 	p.item.Update(p.rate.FrameAt(pos), n)
+}
+
+// failed counts an input that failed before it could be streamed in the
+// display's total.
+func (c *console) failed(name string, err error) {
+	if c.disp == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disp.Add(name, 0).Done(err)
+}
+
+// aborting says, once the run is aborted (a second interrupt), that it is.
+func (c *console) aborting() {
+	c.print(func() {
+		fmt.Fprintln(c.stderr, "vachana-pipe: interrupted again: aborting (a third interrupt exits at once)")
+	})
 }
 
 // done ends the input's line on the display.

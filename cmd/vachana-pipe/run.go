@@ -35,6 +35,16 @@ func run(ctx, stop context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	con := newConsole(stdout, stderr, c.quiet, !c.paced)
 	defer con.close()
+	said := make(chan struct{})
+	sayAbort := context.AfterFunc(ctx, func() {
+		defer close(said)
+		con.aborting()
+	})
+	defer func() {
+		if !sayAbort() {
+			<-said
+		}
+	}()
 	for _, w := range c.warnings {
 		con.warn(w)
 	}

@@ -92,6 +92,9 @@ func (o *output) appendJSON(line []byte, ch int, ev pipeline.Event) []byte {
 	}
 	if o.split {
 		line = appendInt(line, "client_channel", int64(ch))
+		if ch < len(o.opts.Names) && strings.TrimSpace(o.opts.Names[ch]) != "" {
+			line = appendField(line, "client_channel_name", strings.TrimSpace(o.opts.Names[ch]))
+		}
 	}
 	if ev.End > 0 {
 		line = appendInt(line, "client_start_ms", ev.Start.Milliseconds())
