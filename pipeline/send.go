@@ -127,6 +127,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	s.loudEnergy = frame.EnergyAt(quietDBFS)
 	s.need = r.o.Rate.FramesIn(gapMin)
 	r.place = placer{m: &r.speech, need: s.need, hang: r.o.Rate.FramesIn(segmentHangover), paced: !r.o.Unpaced, single: r.noEnds || r.o.Unpaced}
+	r.speech.window = r.o.Rate.FramesIn(max(forgetAfter, r.o.Replay))
 	if r.o.Reconnects > 0 {
 		r.place.keep = r.o.Rate.FramesIn(r.o.Replay) + 1
 		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay)

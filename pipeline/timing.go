@@ -58,16 +58,31 @@ type fillRun struct{ at, n int64 }
 type speechMap struct {
 	loud atomic.Int64 // the frame after the last loud one so far
 
-	mu    sync.Mutex
-	utts  []utterance // oldest first; the last one is still open when open
-	open  bool
-	fills []fillRun
-	shift int64 // filler frames in runs trimmed from fills
+	mu     sync.Mutex
+	utts   []utterance // oldest first; the last one is still open when open
+	open   bool
+	fills  []fillRun
+	shift  int64 // filler frames in runs trimmed from fills
+	window int64 // utterances that ended this many frames before the newest are forgotten, placed or not
 }
 
-// begin records an utterance beginning at frame i.
+// forgetAfter is how long an utterance is kept for segment ends that have
+// not come (a service that stopped answering): at least this, or the
+// replay's window if longer.
+const forgetAfter = time.Minute
+
+// begin records an utterance beginning at frame i, forgetting those that
+// ended more than the window before it.
 func (m *speechMap) begin(i int64) {
 	m.mu.Lock()
+	k := 0
+	for k < len(m.utts) && m.utts[k].end < i-m.window {
+		k++
+	}
+	if k > 0 {
+		n := copy(m.utts, m.utts[k:])
+		m.utts = m.utts[:n]
+	}
 	m.utts = append(m.utts, utterance{start: i, end: i + 1})
 	m.open = true
 	m.mu.Unlock()

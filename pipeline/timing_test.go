@@ -397,3 +397,16 @@ func TestInputTimeline(t *testing.T) {
 		}
 	}
 }
+
+// TestSpeechMapForgets: a stream whose service never answers does not
+// keep every utterance it detected.
+func TestSpeechMapForgets(t *testing.T) {
+	m := &speechMap{window: 100}
+	for i := int64(0); i < 100000; i += 50 {
+		m.begin(i)
+		m.end(i + 10)
+	}
+	if len(m.utts) > 4 {
+		t.Fatalf("%d utterances held, want the last window's (3)", len(m.utts))
+	}
+}
