@@ -171,9 +171,13 @@ type Event struct {
 	// starts by its length, when the service says it (Vachana, Sarvam),
 	// else where the previous one ended; that is less exact, by the delay
 	// of the segment's end. Speech heard only in fragments is placed by
-	// the fragments. Both are zero when not known: on other events, on
-	// every event of Run, and on an aiOla transcript of speech the client
-	// did not hear.
+	// the fragments. Unpaced (Options.Unpaced), where the stream runs
+	// ahead of the service, segments are paired in order with the
+	// utterances the client detects: exact while the service ends its
+	// segments where the client ends its utterances (pauses of 450 ms or
+	// more), shifted after a difference; stream paced for exact times.
+	// Both are zero when not known: on other events, on every event of
+	// Run, and on an aiOla transcript of speech the client did not hear.
 	Start, End time.Duration
 }
 

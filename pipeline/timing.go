@@ -146,10 +146,13 @@ func (p *placer) reset(start int64) { p.next = start }
 
 // placement is where a segment was placed, in stream frames.
 type placement struct {
-	start, end int64 // the speech it covers, when ok
+	start, end int64 // the speech it covers, in the input's frames, when ok
 	ok, exact  bool  // placed; placed among complete utterances, not estimated
-	floor      int64 // the earliest it may start: the end of the segment placed before
-	at         int64 // not ok: where it is taken to end, its place kept for estimate; -1 for none
+	// Not ok: its place kept for estimate, in the input's frames
+	// (converted at once, while the filler before it is still known): it
+	// ends at at, and starts no earlier than floor, the end of the
+	// segment placed before. at is -1 when no place is kept.
+	floor, at int64
 }
 
 // place places the speech a segment the service ended covers, its end
@@ -161,7 +164,8 @@ func (p *placer) place(pos int64, dur int64) placement {
 	m := p.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	pl := placement{floor: p.next, at: -1}
+	pl := placement{at: -1}
+	floor := p.next
 	cut, limit := pos-p.need, pos-p.hang
 	if p.single {
 		limit = 1 << 62 // a transcript may come late: its utterance is the next one
@@ -230,29 +234,24 @@ func (p *placer) place(pos int64, dur int64) placement {
 		p.next = pl.end
 		pl.start, pl.end = m.inputFrame(pl.start), m.inputFrame(pl.end)
 	case p.paced:
-		pl.at = max(end, p.next)
-		p.next = pl.at
+		p.next = max(end, p.next)
+		pl.floor, pl.at = m.inputFrame(floor), m.inputFrame(p.next)
 	}
 	p.trim(pos)
 	return pl
 }
 
 // estimate places a segment from its length alone, dur frames, in the
-// place kept for it (pl.at, where place could not place it): the client
-// detected no speech there, and the service said the length only with the
-// transcript. ok is false when no place was kept (an unpaced stream, where
-// positions say nothing).
+// place kept for it (pl.at, where place could not place it), in the
+// input's frames: the client detected no speech there, and the service
+// said the length only with the transcript. ok is false when no place was
+// kept (an unpaced stream, where positions say nothing). It needs no lock.
 func (p *placer) estimate(pl placement, dur int64) (start, end int64, ok bool) {
 	if pl.at < 0 || dur <= 0 {
 		return 0, 0, false
 	}
 	start, end = max(pl.floor, pl.at-dur), pl.at
-	if start >= end {
-		return 0, 0, false
-	}
-	p.m.mu.Lock()
-	defer p.m.mu.Unlock()
-	return p.m.inputFrame(start), p.m.inputFrame(end), true
+	return start, end, start < end
 }
 
 // trim forgets the utterances placed and older than any replay may start,

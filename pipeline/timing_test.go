@@ -385,6 +385,24 @@ func TestPlacerEstimate(t *testing.T) {
 	}
 }
 
+// TestPlacerEstimateAcrossFiller: a kept place is converted to the input's
+// timeline when it is kept, before the filler runs in it are forgotten.
+func TestPlacerEstimateAcrossFiller(t *testing.T) {
+	m := &speechMap{utts: []utterance{{2, 10}}}
+	p := &placer{m: m, need: 15, hang: 16, paced: true}
+	if pl := p.place(10+16+2, 0); !pl.ok || pl.end != 10 {
+		t.Fatalf("first segment %+v, want it to end at 10", pl)
+	}
+	m.fills = append(m.fills, fillRun{at: 20, n: 30}) // filler [20, 50)
+	kept := p.place(100, 0)
+	if kept.ok || kept.floor != 10 || kept.at != 84-30 {
+		t.Fatalf("kept %+v, want its place [10, 54) in the input", kept)
+	}
+	if s, e, ok := p.estimate(kept, 80); !ok || s != 10 || e != 54 {
+		t.Fatalf("estimated [%d, %d) (%v), want [10, 54): never before the segment before", s, e, ok)
+	}
+}
+
 // TestInputTimeline checks that filler sent while the input paused is left
 // out of the times.
 func TestInputTimeline(t *testing.T) {
