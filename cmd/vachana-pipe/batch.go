@@ -51,11 +51,11 @@ func runJob(ctx, stop context.Context, c *config, j *job, openDst func() (*desti
 	res.name = in.name
 	dst, err := openDst()
 	if err == nil {
-		var werr error
-		if w, closeOut, werr := j.create(con.stdout); werr == nil {
+		w, closeOut, cerr := j.create(con.stdout)
+		if cerr == nil {
 			return streamJob(ctx, stop, c, j, in, dst, w, closeOut, con)
 		}
-		err = withCode(exitUsage, werr)
+		err = withCode(exitUsage, cerr)
 	}
 	res.err = err
 	con.failed(res.name, err)
@@ -135,12 +135,20 @@ func streamJob(ctx, stop context.Context, c *config, j *job, in *input, dst *des
 // channelLabel names channel k for people: its -channel-names label, or
 // "Channel k+1".
 func channelLabel(c *config, k int) string {
-	if k < len(c.channelNames) {
-		if name := strings.TrimSpace(c.channelNames[k]); name != "" {
-			return name
-		}
+	if name := channelName(c.channelNames, k); name != "" {
+		return name
 	}
 	return fmt.Sprintf("Channel %d", k+1)
+}
+
+// channelName returns -channel-names' label of channel k, its runs of
+// white space made one space as the transcript's writers make them; "" when
+// it has none.
+func channelName(names []string, k int) string {
+	if k >= len(names) {
+		return ""
+	}
+	return strings.Join(strings.Fields(names[k]), " ")
 }
 
 // channelPrefix is what warnings about channel k's stream begin with: ""
@@ -184,7 +192,11 @@ func joinWorst(errs ...error) error {
 	if len(all) == 1 {
 		return w
 	}
-	return withCode(exitCode(w), errors.Join(all...))
+	msgs := make([]string, len(all))
+	for i, err := range all {
+		msgs[i] = err.Error()
+	}
+	return withCode(exitCode(w), errors.New(strings.Join(msgs, "; ")))
 }
 
 // worst returns the error with the worst exit code: 130 (interrupted) over
@@ -219,7 +231,10 @@ func runBatch(ctx, stop context.Context, c *config, openDst func() (*destination
 	}
 	abs := make([]string, len(inputs))
 	for i, in := range inputs {
-		abs[i], _ = filepath.Abs(in)
+		var err error
+		if abs[i], err = filepath.Abs(in); err != nil {
+			abs[i] = filepath.Clean(in)
+		}
 		if k := slices.Index(abs, abs[i]); k < i {
 			return withCode(exitUsage, fmt.Errorf("%s and %s are the same file: give each INPUT once", inputs[k], in))
 		}

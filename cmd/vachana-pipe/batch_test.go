@@ -305,3 +305,18 @@ func TestJoinWorst(t *testing.T) {
 		t.Fatalf("an interrupt: exit %d", exitCode(err))
 	}
 }
+
+// TestOutDirNotWritable: a transcript that cannot be created fails its
+// input (exit 2), saying why; it is not counted as done.
+func TestOutDirNotWritable(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := wavFile(t, dir, "a.wav", readSpeech(t)[:32000], 16000, 1)
+	r := runCLI(t, context.Background(), nil, "-local", "-pace=false", "-out-dir", filepath.Join(blocker, "out"), in)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "-out-dir: cannot make the directory for") || !strings.Contains(r.stderr, "1 file(s): 0 done, 1 failed") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+}

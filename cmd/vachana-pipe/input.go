@@ -141,9 +141,12 @@ func (in *input) streams(c *config) error {
 		return err
 	}
 	// Each channel may run splitAhead ahead of the slowest (one whose
-	// first session, or a reconnection, takes long) before it waits.
+	// first session, or a reconnection, takes long) before it waits; with
+	// many channels at a high rate, less, so that the channels hold
+	// splitMemory at most.
+	ahead := min(from.N(splitAhead)*2, splitMemory/int64(in.decoded.Channels()))
 	var err error
-	if in.split, err = in.decoded.Split(&source.SplitOptions{Ahead: int(from.N(splitAhead)) * 2}); err != nil {
+	if in.split, err = in.decoded.Split(&source.SplitOptions{Ahead: int(ahead)}); err != nil {
 		return err
 	}
 	for k := range in.split.Channels() {
@@ -160,7 +163,10 @@ func (in *input) streams(c *config) error {
 // with -channels split, before it waits: longer than a first session that
 // needs a few attempts, and than a reconnection with its replay, so that
 // one channel's trouble does not hold up the others' cadence.
-const splitAhead = 30 * time.Second
+const (
+	splitAhead  = 30 * time.Second
+	splitMemory = 64 << 20
+)
 
 // rawLength returns the duration of a raw input that is a regular file,
 // from its size; 0 for anything else.

@@ -84,8 +84,8 @@ func main() {
 		case <-signals:
 		case <-time.After(abortCleanup + 2*time.Second): // a token exchange under way gets a second more (transport/aiola)
 		}
-		if isTerminal(os.Stderr) {
-			fmt.Fprint(os.Stderr, "\r\033[J") // the progress display, if it is drawn
+		if progressShown.Load() {
+			fmt.Fprint(os.Stderr, "\r\033[J") // erase the progress display (best effort: a draw may be under way)
 		}
 		os.Exit(exitInterrupted)
 	}()

@@ -36,6 +36,10 @@ type console struct {
 	drawn          sync.WaitGroup
 }
 
+// progressShown says a console draws a progress display, which a forced
+// exit (main) erases.
+var progressShown atomic.Bool
+
 // progressTick is how often the display is brought up to date.
 const progressTick = 250 * time.Millisecond
 
@@ -49,6 +53,7 @@ func newConsole(stdout, stderr io.Writer, quiet, unpaced bool) *console {
 		return c
 	}
 	c.disp = progress.New(f, func() int { w, _ := term.Width(f); return w }, &progress.Options{Unpaced: unpaced})
+	progressShown.Store(true)
 	c.drawn.Go(func() {
 		t := time.NewTicker(progressTick)
 		defer t.Stop()

@@ -92,8 +92,8 @@ func (o *output) appendJSON(line []byte, ch int, ev pipeline.Event) []byte {
 	}
 	if o.split {
 		line = appendInt(line, "client_channel", int64(ch))
-		if ch < len(o.opts.Names) && strings.TrimSpace(o.opts.Names[ch]) != "" {
-			line = appendField(line, "client_channel_name", strings.TrimSpace(o.opts.Names[ch]))
+		if name := channelName(o.opts.Names, ch); name != "" {
+			line = appendField(line, "client_channel_name", name)
 		}
 	}
 	if ev.End > 0 {
