@@ -3,45 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 )
-
-// openTerminal returns the far end of a new pseudo-terminal, or skips the
-// test where there is none.
-func openTerminal(t *testing.T) *os.File {
-	t.Helper()
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { ptmx.Close() })
-	var n int
-	rc, err := ptmx.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Control(func(fd uintptr) {
-		if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err == nil {
-			n, err = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
-		}
-	})
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	return tty
-}
 
 func TestIsTerminal(t *testing.T) {
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -65,7 +33,7 @@ func TestIsTerminal(t *testing.T) {
 		w    io.Writer
 		want bool
 	}{
-		{"terminal", openTerminal(t), true},
+		{"terminal", newTTY(t), true},
 		{"/dev/null", null, false},
 		{"pipe", pw, false},
 		{"file", file, false},
@@ -81,7 +49,7 @@ func TestIsTerminal(t *testing.T) {
 // TestFramesNotToTerminal: -o - refuses a terminal on stdout, before
 // anything is read or written; /dev/null is fine.
 func TestFramesNotToTerminal(t *testing.T) {
-	tty := openTerminal(t)
+	tty := newTTY(t)
 	input := readSpeech(t)[:3*1024]
 	var stderr bytes.Buffer
 	err := run(context.Background(), context.Background(), []string{"-o", "-"}, bytes.NewReader(input), tty, &stderr)
@@ -102,7 +70,7 @@ func TestFramesNotToTerminal(t *testing.T) {
 // TestNoAudioFromTerminal: a terminal on stdin is refused before anything
 // is read; /dev/null is an empty input, not a terminal.
 func TestNoAudioFromTerminal(t *testing.T) {
-	tty := openTerminal(t)
+	tty := newTTY(t)
 	var stderr bytes.Buffer
 	err := run(context.Background(), context.Background(), []string{"-o", t.TempDir() + "/f"}, tty, &bytes.Buffer{}, &stderr)
 	if exitCode(err) != exitUsage || !strings.HasPrefix(err.Error(), "no input: standard input is a terminal") {
@@ -117,4 +85,11 @@ func TestNoAudioFromTerminal(t *testing.T) {
 	if exitCode(err) != exitUsage || err.Error() != "stdin: the input is empty" {
 		t.Fatalf("stdin /dev/null: exit %d, %v", exitCode(err), err)
 	}
+}
+
+// newTTY returns the far end of a new pseudo-terminal (testutil.OpenTerminal).
+func newTTY(t *testing.T) *os.File {
+	t.Helper()
+	_, tty := testutil.OpenTerminal(t)
+	return tty
 }

@@ -1,44 +1,13 @@
 package term
 
 import (
-	"fmt"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vachana-pipe/vachana-pipe/internal/testutil"
 	"golang.org/x/sys/unix"
 )
-
-// openTerminal returns both ends of a new pseudo-terminal, or skips the test
-// where there is none.
-func openTerminal(t *testing.T) (ptmx, tty *os.File) {
-	t.Helper()
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { ptmx.Close() })
-	var n int
-	rc, err := ptmx.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Control(func(fd uintptr) {
-		if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err == nil {
-			n, err = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
-		}
-	})
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	return ptmx, tty
-}
 
 // setSize sets the size of the terminal f.
 func setSize(t *testing.T, f *os.File, cols, rows uint16) {
@@ -98,7 +67,7 @@ func TestWidthNotTerminal(t *testing.T) {
 }
 
 func TestWidthTerminal(t *testing.T) {
-	ptmx, tty := openTerminal(t)
+	ptmx, tty := testutil.OpenTerminal(t)
 	setSize(t, tty, 0, 0)
 	if got, ok := Width(tty); got != 0 || ok {
 		t.Errorf("unsized terminal: Width = %d, %v; want 0, false", got, ok)
