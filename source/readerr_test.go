@@ -39,56 +39,70 @@ func withLast(r io.Reader, err error) io.Reader {
 
 // TestReadErrorIsReported: a read error of the input is returned after the
 // samples read before it, whatever the read sizes on either side, and stays
-// returned: it is never turned into a clean end of input.
+// returned: it is never turned into a clean end of input. An incomplete
+// sample (or, with the channels kept, an incomplete frame of every
+// channel's sample, 16-bit input being read straight into the caller's
+// buffer) just before it is dropped.
 func TestReadErrorIsReported(t *testing.T) {
-	in := make([]byte, 2*1025+1) // an odd length: the error comes after half a sample
-	for i := range in {
-		in[i] = byte(i * 7)
+	decoders := []struct {
+		name     string
+		channels int
+		open     func(io.Reader, Format) (*Decoder, error)
+	}{
+		{"mono", 1, NewDecoder},
+		{"channels kept", 2, NewChannelDecoder},
 	}
-	f := Format{S16LE, 16000, 1}
-	want := in[:len(in)&^1]
-	inputs := map[string]func() io.Reader{
-		"error once, then EOF": func() io.Reader { return &failOnce{r: bytes.NewReader(in), err: errBoom} },
-		"error with the last data, one byte at a time": func() io.Reader {
-			return withLast(iotest.OneByteReader(bytes.NewReader(in)), errBoom)
-		},
-		"error with the last data, halves": func() io.Reader {
-			return withLast(iotest.HalfReader(bytes.NewReader(in)), errBoom)
-		},
-		"error once, one byte at a time": func() io.Reader {
-			return &failOnce{r: iotest.OneByteReader(bytes.NewReader(in)), err: errBoom}
-		},
-	}
-	for name, input := range inputs {
-		// Read sizes, cycled. A 1-byte read leaves half a sample carried
-		// over to the next Read, which then reads the input with bytes
-		// already in hand.
-		for _, sizes := range [][]int{{1}, {2}, {3}, {1, 3}, {1, 2}, {333}, {1023}, {1024}, {1025}, {4096}, {1, 4096}} {
-			t.Run(fmt.Sprintf("%s/%v", name, sizes), func(t *testing.T) {
-				d, err := NewDecoder(input(), f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []byte
-				buf := make([]byte, 4096)
-				for i := 0; ; i++ {
-					n, err := d.Read(buf[:sizes[i%len(sizes)]])
-					got = append(got, buf[:n]...)
-					if err == nil {
-						continue
+	for _, dec := range decoders {
+		frameSize := 2 * dec.channels
+		in := make([]byte, frameSize*1025+frameSize-1) // the error comes after all but one byte of a frame
+		for i := range in {
+			in[i] = byte(i * 7)
+		}
+		f := Format{S16LE, 16000, dec.channels}
+		want := in[:len(in)/frameSize*frameSize]
+		inputs := map[string]func() io.Reader{
+			"error once, then EOF": func() io.Reader { return &failOnce{r: bytes.NewReader(in), err: errBoom} },
+			"error with the last data, one byte at a time": func() io.Reader {
+				return withLast(iotest.OneByteReader(bytes.NewReader(in)), errBoom)
+			},
+			"error with the last data, halves": func() io.Reader {
+				return withLast(iotest.HalfReader(bytes.NewReader(in)), errBoom)
+			},
+			"error once, one byte at a time": func() io.Reader {
+				return &failOnce{r: iotest.OneByteReader(bytes.NewReader(in)), err: errBoom}
+			},
+		}
+		for name, input := range inputs {
+			// Read sizes, cycled. A read shorter than a frame leaves part
+			// of one carried over to the next Read, which then reads the
+			// input with bytes already in hand.
+			for _, sizes := range [][]int{{1}, {2}, {3}, {4}, {1, 3}, {1, 2}, {1, 5}, {333}, {1023}, {1024}, {1025}, {4096}, {1, 4096}, {2, 4096}} {
+				t.Run(fmt.Sprintf("%s/%s/%v", dec.name, name, sizes), func(t *testing.T) {
+					d, err := dec.open(input(), f)
+					if err != nil {
+						t.Fatal(err)
 					}
-					if !errors.Is(err, errBoom) {
-						t.Fatalf("after %d bytes: Read = %v, want %v", len(got), err, errBoom)
+					var got []byte
+					buf := make([]byte, 4096)
+					for i := 0; ; i++ {
+						n, err := d.Read(buf[:sizes[i%len(sizes)]])
+						got = append(got, buf[:n]...)
+						if err == nil {
+							continue
+						}
+						if !errors.Is(err, errBoom) {
+							t.Fatalf("after %d bytes: Read = %v, want %v", len(got), err, errBoom)
+						}
+						break
 					}
-					break
-				}
-				if !bytes.Equal(got, want) {
-					t.Fatalf("got %d bytes before the error, want all %d whole samples first", len(got), len(want))
-				}
-				if _, err := d.Read(buf); !errors.Is(err, errBoom) {
-					t.Fatalf("Read after the error = %v, want it again", err)
-				}
-			})
+					if !bytes.Equal(got, want) {
+						t.Fatalf("got %d bytes before the error, want all %d of whole frames first", len(got), len(want))
+					}
+					if _, err := d.Read(buf); !errors.Is(err, errBoom) {
+						t.Fatalf("Read after the error = %v, want it again", err)
+					}
+				})
+			}
 		}
 	}
 }

@@ -201,55 +201,6 @@ func TestKeepChannels(t *testing.T) {
 	}
 }
 
-// TestKeepChannelsReadError: with the channels kept (and 16-bit input read
-// straight into the caller's buffer), a read error still comes after every
-// whole frame before it and stays; an incomplete frame before it is
-// dropped.
-func TestKeepChannelsReadError(t *testing.T) {
-	in := make([]byte, 4*1025+3) // stereo s16le: the error comes after 3/4 of a frame
-	for i := range in {
-		in[i] = byte(i * 7)
-	}
-	want := in[:len(in)&^3]
-	inputs := map[string]func() io.Reader{
-		"error once, then EOF": func() io.Reader { return &failOnce{r: bytes.NewReader(in), err: errBoom} },
-		"error with the last data, one byte at a time": func() io.Reader {
-			return withLast(iotest.OneByteReader(bytes.NewReader(in)), errBoom)
-		},
-		"error with the last data, halves": func() io.Reader {
-			return withLast(iotest.HalfReader(bytes.NewReader(in)), errBoom)
-		},
-	}
-	for name, input := range inputs {
-		for _, sizes := range [][]int{{1}, {3}, {4}, {1, 5}, {1023}, {1024}, {1025}, {4096}, {2, 4096}} {
-			t.Run(fmt.Sprintf("%s/%v", name, sizes), func(t *testing.T) {
-				d, err := NewChannelDecoder(input(), Format{S16LE, 16000, 2})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []byte
-				buf := make([]byte, 4096)
-				for i := 0; ; i++ {
-					n, err := d.Read(buf[:sizes[i%len(sizes)]])
-					got = append(got, buf[:n]...)
-					if err != nil {
-						if !errors.Is(err, errBoom) {
-							t.Fatalf("after %d bytes: Read = %v, want %v", len(got), err, errBoom)
-						}
-						break
-					}
-				}
-				if !bytes.Equal(got, want) {
-					t.Fatalf("got %d bytes before the error, want all %d of whole frames", len(got), len(want))
-				}
-				if _, err := d.Read(buf); !errors.Is(err, errBoom) {
-					t.Fatalf("Read after the error = %v, want it again", err)
-				}
-			})
-		}
-	}
-}
-
 // TestSplitMono: a mono input split has one channel, equal to what the
 // Reader returns without splitting.
 func TestSplitMono(t *testing.T) {
