@@ -48,14 +48,15 @@ type Clock interface {
 //
 // # Precision
 //
-// The clock of [NewPacer] sleeps on the runtime's timer, which on Linux
-// fires up to about 1 ms late, until 2 ms before the deadline, and lets the
-// kernel time the rest: to tens of microseconds on a lightly loaded
-// machine, without an OS thread per stream. To spare wake-ups, Pacers due
+// The clock of [NewPacer] lets the kernel time the last 50 ms before a
+// deadline (more than a frame period at 16 kHz and above, so such a sender
+// wakes once a frame), to tens of microseconds on a lightly loaded machine, without an
+// OS thread per stream; anything longer it sleeps on the runtime's timer,
+// which on Linux fires up to about 1 ms late. To spare wake-ups, Pacers due
 // within 200 µs of one that wakes are released with it, that little early,
 // but never less than half a period after their previous frame; a frame
 // held back by that minimum gap is never released early, nor is the frame of
-// a Pacer that sleeps alone. The last 2 ms before a
+// a Pacer that sleeps alone. The last 50 ms before a
 // deadline are not interrupted by ctx. On a busy machine wake-ups wait for
 // a free CPU like everything else: the scale benchmark in benchmarks/
 // measures how much.
@@ -95,7 +96,7 @@ type PaceStats struct {
 }
 
 // NewPacer returns a Pacer for frames at rate r on a precise clock of its
-// own: the runtime's timer until 2 ms before each deadline, then the
+// own: the runtime's timer until 50 ms before each deadline, then the
 // kernel's (on Linux; elsewhere the runtime's timer alone). The schedule
 // starts at the first call to Wait, or at the time given to [Pacer.Start].
 // Such a Pacer must not be used inside a testing/synctest bubble, whose fake

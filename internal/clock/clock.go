@@ -1,6 +1,6 @@
 // Package clock holds the clocks a frame.Pacer tells the time by and
 // sleeps on: [Runtime], the Go runtime's timers; [Precise], which lets the
-// kernel time the last [Fine] before a deadline; and [Fake], a clock for
+// kernel time the last [Span] before a deadline; and [Fake], a clock for
 // tests that moves only when told.
 //
 // Each has the method set of frame.Clock:
@@ -60,9 +60,11 @@ func (c *Runtime) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // Precise is the clock of a real-time stream. It sleeps on a runtime timer
-// until [Fine] before the deadline, and lets the kernel time the rest: Go's
-// timers on Linux fire up to about 1 ms late (measured: median 0.6 ms), the
-// kernel's to within tens of microseconds on a lightly loaded machine.
+// until [Span] (50 ms) before the deadline, and lets the kernel time the
+// rest: Go's timers on Linux fire up to about 1 ms late (measured: median
+// 0.6 ms), the kernel's to within tens of microseconds on a lightly loaded
+// machine. A sleep of a 32 ms frame period (16 kHz and above) is therefore
+// one wake-up.
 //
 // On Linux every Precise clock of the process shares one timerfd, armed for
 // the earliest deadline of all sleepers, which the runtime's network poller
@@ -71,11 +73,13 @@ func (c *Runtime) sleep(ctx context.Context, d time.Duration) error {
 // before their own; one sleeper alone is never woken early. The timerfd is
 // opened on first use and closed once nobody has slept on it for a second,
 // so a process whose streams have ended holds no descriptor for it; if the
-// kernel refuses one (out of descriptors), the last Fine is a nanosleep,
-// and opening is tried again a second later. Elsewhere Fine is 0: Precise is
+// kernel refuses one (out of descriptors), the runtime's timer is used
+// until [Fine] (2 ms) before the deadline and the rest is a nanosleep, and
+// opening is tried again a second later. Elsewhere Span is 0: Precise is
 // [Runtime].
 //
-// SleepUntil does not watch ctx during the last Fine before t.
+// SleepUntil does not watch ctx during the last Span before t: a stream
+// stopped while its pacer sleeps stops that much later at most.
 //
 // Precise must not be used inside a testing/synctest bubble: the kernel's
 // timer does not see the bubble's fake clock. Use [Runtime] there.
@@ -92,18 +96,24 @@ type Precise struct {
 func (c *Precise) Now() time.Time { return time.Now() }
 
 // SleepUntil sleeps until t, or until up to early before it, or until ctx is
-// done while more than [Fine] is left.
+// done while more than [Span] is left.
 func (c *Precise) SleepUntil(ctx context.Context, t time.Time, early time.Duration) error {
 	for {
 		d := time.Until(t)
-		if d <= 0 {
+		switch {
+		case d <= 0:
+			return nil
+		case d <= Span && c.kernelSleep(t, early):
+			return nil
+		case d <= Fine: // no kernel timer
+			nanosleep(t)
 			return nil
 		}
-		if d <= Fine {
-			c.fine(t, early)
-			return nil
+		lead := Span
+		if d <= Span {
+			lead = Fine // no kernel timer
 		}
-		if err := c.rt.sleep(ctx, d-Fine); err != nil {
+		if err := c.rt.sleep(ctx, d-lead); err != nil {
 			return err
 		}
 	}

@@ -9,21 +9,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Span is how long before a deadline a [Precise] clock hands its sleep to
+// the kernel's timer shared by the process: more than a 32 ms frame period
+// (a frame at 16 kHz and above), so that such a stream sleeps once a frame,
+// not on the runtime's timer and then on the kernel's (each wake-up of a
+// goroutine costs CPU; with a thousand streams, the second was about a
+// tenth of the client's). Longer periods (8 kHz, chunks of several frames)
+// take two wake-ups, the first on the runtime's timer.
+const Span = 50 * time.Millisecond
+
 // Fine is how long before a deadline a [Precise] clock stops trusting the
-// runtime's timer and lets the kernel time the rest: Go's timers on Linux
-// fire up to about 1 ms late.
+// runtime's timer when it has no kernel timer (out of descriptors), and
+// sleeps the rest in a nanosleep: Go's timers on Linux fire up to about
+// 1 ms late.
 const Fine = 2 * time.Millisecond
 
-// fine sleeps until t on the shared timerfd, or until up to early before t
-// when another sleeper's deadline woke it; on a nanosleep if there is no
-// timerfd.
-func (c *Precise) fine(t time.Time, early time.Duration) {
+// kernelSleep sleeps until t on the shared timerfd, or until up to early
+// before t when another sleeper's deadline woke it. It reports false, at
+// once, if there is no timerfd.
+func (c *Precise) kernelSleep(t time.Time, early time.Duration) bool {
 	if c.wake == nil {
 		c.wake = make(chan wake, 1)
 	}
-	if shared.sleep(waiter{at: t, early: early, ch: c.wake}) {
-		return
-	}
+	return shared.sleep(waiter{at: t, early: early, ch: c.wake})
+}
+
+// nanosleep sleeps until t holding the OS thread.
+func nanosleep(t time.Time) {
 	for d := time.Until(t); d > 0; d = time.Until(t) {
 		osSleep(d) // returns early on a signal
 	}
@@ -39,8 +51,8 @@ var shared = newKernel(time.Second)
 // descriptor each: one timerfd, armed for the earliest deadline of all
 // waiters, is read through the runtime's network poller by one waiter at a
 // time, the leader, which wakes the others as their deadlines come (each up
-// to its early before) and, once its own has, hands the role to the earliest
-// waiter left.
+// to its early before) and, once its own has, hands the role to the waiter
+// due last, which keeps it longest.
 //
 // A nanosleep per waiter, its predecessor, holds an OS thread and a P for
 // the whole sleep: with a thousand streams on two cores the sleepers alone
@@ -187,7 +199,10 @@ func (k *kernel) lead(f *os.File, self chan wake) {
 		}
 		if done {
 			if len(k.q) > 0 {
-				k.q[0].ch <- wakeLead
+				// The waiter due last leads next: it reads the timerfd for
+				// longest before its own deadline ends its turn, so the
+				// role, which costs a wake-up, changes hands least often.
+				k.q[k.last()].ch <- wakeLead
 			} else {
 				k.leading = false
 				k.used = now
@@ -209,6 +224,18 @@ func (k *kernel) arm(t time.Time) {
 		unix.TimerfdSettime(k.fd, 0, &spec, nil)
 	}
 	k.armed = t
+}
+
+// last returns the index in the heap of a waiter with the latest deadline:
+// one of the leaves.
+func (k *kernel) last() int {
+	m := len(k.q) / 2
+	for i := m + 1; i < len(k.q); i++ {
+		if k.q[i].at.After(k.q[m].at) {
+			m = i
+		}
+	}
+	return m
 }
 
 func (k *kernel) push(w waiter) {

@@ -185,7 +185,7 @@ func TestKernelReleasesDescriptor(t *testing.T) {
 
 // TestPreciseSleepUntil checks the whole Precise sleep on the real clock:
 // never before t with early 0, never more than early before it otherwise,
-// and cancellable while more than Fine is left.
+// and cancellable while more than Span is left.
 func TestPreciseSleepUntil(t *testing.T) {
 	var c Precise
 	ctx := context.Background()

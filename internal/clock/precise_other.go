@@ -4,11 +4,18 @@ package clock
 
 import "time"
 
-// Fine is how long before a deadline a [Precise] clock stops trusting the
-// runtime's timer. Outside Linux the runtime's timer is used alone.
-const Fine time.Duration = 0
+// Span and Fine are how long before a deadline a [Precise] clock stops
+// trusting the runtime's timer. Outside Linux the runtime's timer is used
+// alone.
+const (
+	Span time.Duration = 0
+	Fine time.Duration = 0
+)
 
-// fine is never called: with Fine 0, SleepUntil has returned first.
-func (c *Precise) fine(time.Time, time.Duration) {}
+// kernelSleep and nanosleep are never called: with Span and Fine 0,
+// SleepUntil has returned first.
+func (c *Precise) kernelSleep(time.Time, time.Duration) bool { return false }
+
+func nanosleep(time.Time) {}
 
 type wake uint8
