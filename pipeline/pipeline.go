@@ -104,9 +104,13 @@ type Options struct {
 	// Replay is how much of the audio already sent is kept to be sent again
 	// to a new session; default DefaultReplay. If a lost session had not
 	// finished with older audio, that audio is given up and OnWarning says
-	// exactly how much. It is the largest part of a stream's memory: 32 KB
-	// per second at 16 kHz, about 1 MB at the default; lower it when running
-	// thousands of streams.
+	// exactly how much. It bounds the largest part of a stream's memory,
+	// 32 KB per second at 16 kHz, about 1 MB at the default; but the replay
+	// buffer holds only what a replay could need (what the service has not
+	// confirmed, from where a replay would start), so a paced stream to a
+	// service that ends and transcribes segments holds a few seconds. It
+	// holds Replay in full when nothing is confirmed that long: an unpaced
+	// stream, or a service that never answers. See [HeldAudio].
 	Replay time.Duration
 
 	// StallTimeout fails the run when a frame cannot be written for this
@@ -310,6 +314,7 @@ func Stream(ctx context.Context, src io.Reader, d transport.Dialer, opts *Option
 	sess, err := r.dial(ctx, d)
 	if err != nil {
 		r.endWatch()
+		r.freeQueue()
 		return &r.stats, err
 	}
 	err = r.run(ctx, func(ctx context.Context) error { return r.stream(ctx, d, sess) })
@@ -392,10 +397,10 @@ func newRun(ctx context.Context, src io.Reader, opts *Options, sessions int) (*r
 	}
 	r.free = make(chan *frame.Frame, o.ReadAhead)
 	r.full = make(chan *frame.Frame, o.ReadAhead)
-	bufs := make([]frame.Frame, o.ReadAhead)
-	for i := range bufs {
-		r.free <- &bufs[i]
+	for range o.ReadAhead {
+		r.free <- getFrame()
 	}
+	held.readAhead.Add(int64(o.ReadAhead))
 	r.stopCtx, r.endWatch = watchStop(ctx, o.Stop)
 	return r, nil
 }
@@ -449,6 +454,7 @@ func (r *run) run(ctx context.Context, send func(context.Context) error) error {
 	start(r.read)
 	start(send)
 	err := g.Wait()
+	r.freeQueue()
 	if !stopInterrupt() {
 		<-interrupted // the interrupt ran: wait for it to finish
 	}
@@ -461,6 +467,30 @@ func (r *run) run(ctx context.Context, send func(context.Context) error) error {
 		err = ErrStopped
 	}
 	return err
+}
+
+// freeQueue gives the buffers of the read-ahead queue left in it back to
+// framePool, once the reader and the sender are done. Those the sender
+// held are left to the garbage collector.
+func (r *run) freeQueue() {
+	held.readAhead.Add(-int64(r.o.ReadAhead))
+	for {
+		select {
+		case b := <-r.free:
+			putFrame(b)
+			continue
+		default:
+		}
+		select {
+		case b, ok := <-r.full:
+			if ok {
+				putFrame(b)
+				continue
+			}
+		default:
+		}
+		return
+	}
 }
 
 // read fills frames from src, then the tail silence. It closes full only
@@ -481,7 +511,14 @@ func (r *run) read(ctx context.Context) error {
 		}
 	}
 	fr := frame.NewFramer(emit)
-	buf := make([]byte, 32<<10)
+	// Paced, the reader needs only keep ahead of real time: small reads
+	// spare a thousand streams 28 KiB each. Unpaced, large reads are
+	// faster.
+	size := 4 << 10
+	if r.o.Unpaced {
+		size = 32 << 10
+	}
+	buf := make([]byte, size)
 	for {
 		n, err := r.src.Read(buf)
 		r.stats.InputBytes += int64(n)

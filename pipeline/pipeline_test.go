@@ -726,7 +726,7 @@ func TestWatchdogWaitsForItsCallback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &stallSession{unblock: make(chan struct{})}
 		w := newWatchdog(&session{Session: s}, 100*time.Millisecond)
-		w.arm()
+		w.arm(time.Now())
 		s.WriteAudio(nil)
 		if !w.disarm() {
 			t.Fatal("the watchdog did not fire")

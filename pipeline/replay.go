@@ -2,22 +2,10 @@ package pipeline
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 )
-
-// chunkFrames is the number of frames in a chunk of a [replayBuffer]: 2 s at
-// 16 kHz, 64 KiB.
-const chunkFrames = 64
-
-type chunk [chunkFrames]frame.Frame
-
-// chunkPool holds the chunks no replay buffer holds, for every run of the
-// process: a chunk one stream gives back serves the next, and chunks nobody
-// takes are freed by the garbage collector. It holds *chunk.
-var chunkPool sync.Pool
 
 // replayBuffer holds the frames a new session may need after the current one
 // is lost, and decides where the replay starts. It is synchronous and not
@@ -30,7 +18,7 @@ var chunkPool sync.Pool
 // its replay starts with.
 //
 // The calls, in order:
-//   - Push copies each new frame in, in stream order, before it is written.
+//   - Push takes each new frame, in stream order, before it is written.
 //   - Confirm(pos) reports a finished segment: its segment end came when
 //     the current session had been written up to pos, and its final
 //     transcript has now come. Confirmed means the service is done with
@@ -52,19 +40,26 @@ var chunkPool sync.Pool
 // the session's start. After one, with mark the last confirmed position: the
 // latest stretch of at least gapMin of quiet frames (Energy below
 // frame.EnergyAt(quietDBFS)) in the gapWindow before mark, not counting
-// frames before the session's start or no longer held, is the silence after
+// frames before the session's start (or the last ConfirmAll) or whose loudness is no longer kept, is the silence after
 // the finished segment; the replay starts preRoll before its end, or at its
 // start if it is shorter. Without such a stretch, it starts replayMargin
-// before mark. In every case it starts never before the session's start,
+// before mark. In every case it starts never before the session's start
+// (nor before the last position ConfirmAll confirmed),
 // never before the oldest frame held (the frames before it are given up, and
 // counted), and never after written.
 //
-// Memory: frames are stored in chunks of chunkFrames taken from chunkPool.
-// The buffer holds at most the last FramesIn(Replay)+1 frames, and of those
-// only the ones a replay may still need: from the session's start or, once a
-// segment is confirmed, from gapWindow before its mark. A chunk goes back to
-// the pool as soon as it holds none of them, so Push allocates only when the
-// pool is empty: in a steady stream, never.
+// Where a replay starts is decided from the frames' loudness alone, which
+// the buffer keeps as one bit a frame for the last FramesIn(Replay)+1
+// frames: the look-back over gapWindow costs no audio.
+//
+// Memory: the buffer keeps the frames Push is given, not copies, and gives
+// each back to framePool as soon as no replay can need it. It holds at most
+// the last FramesIn(Replay)+1 frames, and of those only the ones a replay
+// may still need: from the session's start or, once a segment is
+// confirmed, from where a replay would start now or replayMargin before
+// the mark, whichever is earlier (a later Resume never starts before
+// either). It allocates only to grow its list of frames, and in Take when
+// the pool is empty. The spareFrames it keeps for Take count as its own.
 type replayBuffer struct {
 	limit      int64 // the most frames held
 	window     int64 // gapWindow, in frames
@@ -73,14 +68,18 @@ type replayBuffer struct {
 	margin     int64 // replayMargin, in frames
 	quietBelow int64 // the Energy of a frame at quietDBFS
 
-	chunks []*chunk // chunks[k] holds frames from (base+k)*chunkFrames
-	base   int64    // the chunk number of chunks[0]
-	n      int64    // frames pushed
+	frames []*frame.Frame // frames[k] is frame first+k; the ones before head are given back
+	head   int            // frames[head] is the oldest frame held
+	first  int64          // the frame of frames[0]
+	n      int64          // frames pushed
+	quiet  []uint64       // bit i%(64·len) is set when frame i is quiet, for the last limit frames
+	spare  []*frame.Frame // frames given back, for Take, before framePool
 
 	start int64 // the current session's first frame
+	floor int64 // the service is done with every frame before: the session's start, or the last ConfirmAll
 	ack   int64 // a replay starts no later than this without a silent stretch
 	mark  int64 // the last confirmed position, or start
-	keep  int64 // no replay of the current session starts before this frame
+	keep  int64 // no replay of the current session starts before this frame; it never decreases
 	exact bool  // mark was confirmed by ConfirmAll: a replay starts there
 
 	// byTranscript: the service sends no segment ends, and its
@@ -101,40 +100,59 @@ func newReplayBuffer(r frame.Rate, replay time.Duration) *replayBuffer {
 		pre:        r.FramesIn(preRoll),
 		margin:     r.FramesIn(replayMargin),
 		quietBelow: frame.EnergyAt(quietDBFS),
-		chunks:     make([]*chunk, 0, (limit+chunkFrames-1)/chunkFrames+1),
+		quiet:      make([]uint64, (limit+63)/64),
+		spare:      make([]*frame.Frame, 0, spareFrames),
 	}
+}
+
+// spareFrames is how many of the frames it gives back a replay buffer keeps
+// for Take: a sender swaps a frame for each frame it pushes, so in a steady
+// stream the same frames go round without the pool, which the garbage
+// collector empties now and then. HeldAudio counts them as the replay
+// buffer's.
+const spareFrames = 32
+
+// Take returns a frame buffer to give the read-ahead queue in place of the
+// one Push keeps: one the buffer gave back, or one from framePool.
+func (b *replayBuffer) Take() *frame.Frame {
+	n := len(b.spare)
+	if n == 0 {
+		return getFrame()
+	}
+	f := b.spare[n-1]
+	b.spare[n-1] = nil
+	b.spare = b.spare[:n-1]
+	held.replay.Add(-1)
+	return f
 }
 
 // oldest returns the first frame held.
 func (b *replayBuffer) oldest() int64 { return max(b.n-b.limit, b.keep) }
 
-// Push copies f in as the next frame of the stream and returns the copy,
-// which is valid like one from Frame. It may give back a chunk the limit
-// makes unneeded, and allocates only when it needs a chunk and the pool has
-// none.
-func (b *replayBuffer) Push(f *frame.Frame) *frame.Frame {
+// Push takes f, whose Energy is energy, as the next frame of the stream:
+// the buffer owns it from now on, and gives it back to framePool once no
+// replay can need it. It may give back frames the limit makes unneeded.
+func (b *replayBuffer) Push(f *frame.Frame, energy int64) {
 	i := b.n
 	b.n++
-	b.trim()
-	if i%chunkFrames == 0 {
-		c, _ := chunkPool.Get().(*chunk)
-		if c == nil {
-			c = new(chunk)
-		}
-		if len(b.chunks) == 0 {
-			b.base = i / chunkFrames
-		}
-		b.chunks = append(b.chunks, c)
+	w, bit := b.bit(i)
+	if energy < b.quietBelow {
+		b.quiet[w] |= bit
+	} else {
+		b.quiet[w] &^= bit
 	}
-	p := &b.chunks[i/chunkFrames-b.base][i%chunkFrames]
-	*p = *f
-	return p
+	if b.head == len(b.frames) {
+		b.frames, b.head, b.first = b.frames[:0], 0, i
+	}
+	b.frames = append(b.frames, f)
+	held.replay.Add(1)
+	b.trim()
 }
 
 // Confirm reports that the service finished a segment whose end (SegmentEnded)
 // came when the current session had been written up to pos. A pos not after
 // the last one confirmed (or the session's start) is ignored; pos must not
-// exceed the frames pushed. It gives back the chunks no replay needs any
+// exceed the frames pushed. It gives back the frames no replay needs any
 // more.
 
 func (b *replayBuffer) Confirm(pos int64) {
@@ -145,8 +163,10 @@ func (b *replayBuffer) Confirm(pos int64) {
 		panic(fmt.Sprintf("pipeline: segment confirmed at frame %d, but only %d frames were pushed", pos, b.n))
 	}
 	b.mark, b.exact = pos, false
-	b.ack = max(b.start, pos-b.margin)
-	b.keep = min(b.ack, max(b.start, pos-b.window))
+	b.ack = max(b.floor, pos-b.margin)
+	// A later Resume starts at ack, or in the latest silent stretch
+	// before mark, which only more frames could move later.
+	b.keep = max(b.keep, min(b.ack, b.gapStart()))
 	b.trim()
 }
 
@@ -154,7 +174,7 @@ func (b *replayBuffer) Confirm(pos int64) {
 // a position of the current session: it answered a flush sent there, or
 // it has had only silence since its last segment and ended it. A replay
 // then starts at pos exactly. A pos not after the last one confirmed is
-// ignored. It gives back the chunks before pos.
+// ignored. It gives back the frames before pos.
 func (b *replayBuffer) ConfirmAll(pos int64) {
 	if pos < b.mark || pos == b.mark && b.exact {
 		return
@@ -162,7 +182,7 @@ func (b *replayBuffer) ConfirmAll(pos int64) {
 	if pos > b.n {
 		panic(fmt.Sprintf("pipeline: stream confirmed up to frame %d, but only %d frames were pushed", pos, b.n))
 	}
-	b.mark, b.ack, b.keep, b.exact = pos, pos, pos, true
+	b.mark, b.ack, b.keep, b.floor, b.exact = pos, pos, pos, pos, true
 	b.trim()
 }
 
@@ -171,12 +191,7 @@ func (b *replayBuffer) ConfirmAll(pos int64) {
 // pushed), and how many frames before start were given up because they were
 // no longer held. The type's comment gives the rule.
 func (b *replayBuffer) Resume(written int64) (start, lost int64) {
-	start = b.ack
-	if b.mark > b.start && !b.exact {
-		if g, ok := b.silentGap(max(b.start, b.mark-b.window), b.mark); ok {
-			start = g
-		}
-	}
+	start = b.gapStart()
 	if oldest := b.oldest(); start < oldest {
 		lost = oldest - start
 		start = oldest
@@ -184,13 +199,41 @@ func (b *replayBuffer) Resume(written int64) (start, lost int64) {
 	return min(start, written), lost
 }
 
+// gapStart returns where a replay would start now, before the frames no
+// longer held are counted: ack, or in the latest silent stretch before
+// mark.
+func (b *replayBuffer) gapStart() int64 {
+	if b.mark > b.start && !b.exact {
+		if g, ok := b.silentGap(max(b.floor, b.mark-b.window), b.mark); ok {
+			return g
+		}
+	}
+	return b.ack
+}
+
+// bit returns the word of b.quiet and the bit in it of frame i.
+func (b *replayBuffer) bit(i int64) (int, uint64) {
+	j := i % int64(64*len(b.quiet))
+	return int(j / 64), 1 << (j % 64)
+}
+
+// isQuiet reports whether frame i, one of the last b.limit pushed, was
+// quiet.
+func (b *replayBuffer) isQuiet(i int64) bool {
+	w, bit := b.bit(i)
+	return b.quiet[w]&bit != 0
+}
+
+// measured returns the first frame whose loudness is known.
+func (b *replayBuffer) measured() int64 { return max(0, b.n-b.limit) }
+
 // silentGap returns the replay start for the latest stretch of at least
 // b.need quiet frames in [lo, hi), or false if there is none.
 func (b *replayBuffer) silentGap(lo, hi int64) (int64, bool) {
-	lo = max(lo, b.oldest())
+	lo = max(lo, b.measured())
 	run, end := int64(0), hi // quiet frames counted back from end
 	for i := hi - 1; i >= lo; i-- {
-		if b.Frame(i).Energy() < b.quietBelow {
+		if b.isQuiet(i) {
 			run++
 			continue
 		}
@@ -242,8 +285,8 @@ func (b *replayBuffer) Utterances(written int64) int64 {
 	written = min(written, b.n)
 	var count, quiet int64
 	loud := false
-	for i := max(b.mark, b.oldest()); i < written; i++ {
-		if b.Frame(i).Energy() >= b.quietBelow {
+	for i := max(b.mark, b.measured()); i < written; i++ {
+		if !b.isQuiet(i) {
 			loud, quiet = true, 0
 			continue
 		}
@@ -262,10 +305,10 @@ func (b *replayBuffer) Utterances(written int64) int64 {
 // b.need quiet frames in [lo, hi) that follows a loud frame, or false if
 // there is none: the end of the first utterance after lo.
 func (b *replayBuffer) firstGap(lo, hi int64) (int64, bool) {
-	lo = max(lo, b.oldest())
+	lo = max(lo, b.measured())
 	loud := false
 	for i := lo; i < hi; i++ {
-		if b.Frame(i).Energy() >= b.quietBelow {
+		if !b.isQuiet(i) {
 			loud = true
 			continue
 		}
@@ -273,7 +316,7 @@ func (b *replayBuffer) firstGap(lo, hi int64) (int64, bool) {
 			continue
 		}
 		end := i // the stretch is [i, end)
-		for end < hi && b.Frame(end).Energy() < b.quietBelow {
+		for end < hi && b.isQuiet(end) {
 			end++
 		}
 		if end-i >= b.need {
@@ -286,57 +329,72 @@ func (b *replayBuffer) firstGap(lo, hi int64) (int64, bool) {
 
 // NewSession starts the next session at frame start, the start Resume
 // returned: the confirmations of earlier sessions no longer count. It gives
-// back the chunks before start.
+// back the frames before start.
 func (b *replayBuffer) NewSession(start int64) {
 	if start < b.oldest() || start > b.n {
 		panic(fmt.Sprintf("pipeline: session started at frame %d, outside the frames held, %d to %d", start, b.oldest(), b.n))
 	}
-	b.start, b.ack, b.mark, b.keep, b.exact, b.consumed = start, start, start, start, false, 0
+	b.start, b.floor, b.ack, b.mark, b.keep, b.exact, b.consumed = start, start, start, start, start, false, 0
 	b.trim()
 }
 
 // Frame returns frame i, which must be held: from the replay start Resume
 // returns (or the current session's start) up to the frames pushed. It is
-// valid until a call to Push, Confirm, NewSession or Free gives its chunk
-// back: while it is replayed or written, as long as those calls come only
+// valid until a call to Push, Confirm, ConfirmAll, ConfirmTranscripts,
+// NewSession or Free gives it back:
+// while it is replayed or written, as long as those calls come only
 // between writes.
 func (b *replayBuffer) Frame(i int64) *frame.Frame {
 	if i < b.oldest() || i >= b.n {
 		panic(fmt.Sprintf("pipeline: replay frame %d is not held; frames %d to %d are", i, b.oldest(), b.n-1))
 	}
-	return &b.chunks[i/chunkFrames-b.base][i%chunkFrames]
+	return b.frames[i-b.first]
 }
 
-// Held returns the number of frames held and the bytes of the chunks holding
-// them.
+// Held returns the number of frames held and their bytes.
 func (b *replayBuffer) Held() (frames, bytes int64) {
-	return b.n - b.oldest(), int64(len(b.chunks)) * chunkFrames * frame.Size
+	frames = int64(len(b.frames) - b.head)
+	return frames, frames * frame.Size
 }
 
-// Free gives every chunk back to the pool. The buffer must not be used
+// Free gives every frame back to the pool. The buffer must not be used
 // afterwards.
 func (b *replayBuffer) Free() {
-	for _, c := range b.chunks {
-		chunkPool.Put(c)
-	}
-	clear(b.chunks)
-	b.chunks = b.chunks[:0]
 	b.keep = b.n
+	b.trim()
+	for _, f := range b.spare {
+		putFrame(f)
+	}
+	held.replay.Add(-int64(len(b.spare)))
+	clear(b.spare)
+	b.spare = b.spare[:0]
 }
 
-// trim gives back the chunks that hold no frame from oldest on.
+// trim gives back the frames before oldest.
 func (b *replayBuffer) trim() {
-	first := b.oldest() / chunkFrames // the chunk of the oldest frame held
-	k := int64(0)
-	for k < int64(len(b.chunks)) && b.base+k < first {
-		chunkPool.Put(b.chunks[k])
-		k++
-	}
-	if k == 0 {
+	end := min(int64(len(b.frames)), b.oldest()-b.first) // frames[end] is the oldest frame to keep
+	if end <= int64(b.head) {
 		return
 	}
-	m := copy(b.chunks, b.chunks[k:])
-	clear(b.chunks[m:])
-	b.chunks = b.chunks[:m]
-	b.base += k
+	given := end - int64(b.head)
+	for k := b.head; k < int(end); k++ {
+		if len(b.spare) < cap(b.spare) {
+			b.spare = append(b.spare, b.frames[k]) // still counted as held
+			given--
+		} else {
+			putFrame(b.frames[k])
+		}
+		b.frames[k] = nil
+	}
+	held.replay.Add(-given)
+	b.head = int(end)
+	if b.head == len(b.frames) {
+		b.frames, b.head, b.first = b.frames[:0], 0, b.first+end
+	} else if b.head >= 64 && b.head >= len(b.frames)/2 {
+		// Move the frames held to the front, now and then: the list
+		// does not grow past twice the most frames held.
+		m := copy(b.frames, b.frames[b.head:])
+		clear(b.frames[m:])
+		b.frames, b.head, b.first = b.frames[:m], 0, b.first+end
+	}
 }

@@ -84,7 +84,7 @@ func inSpans(i int64, quiet []span) bool {
 func pushTo(b *replayBuffer, n int64, quiet []span) {
 	for i := b.n; i < n; i++ {
 		f := testFrame(i, !inSpans(i, quiet))
-		b.Push(&f)
+		b.Push(&f, f.Energy())
 	}
 }
 
@@ -188,10 +188,10 @@ func TestReplayBufferSessions(t *testing.T) {
 	resume(400, 375)
 }
 
-// TestReplayBufferChunkEdges: frames, memory and given-up counts where the
-// oldest frame held falls at the last, first and second frame of a chunk.
-func TestReplayBufferChunkEdges(t *testing.T) {
-	const kib = frame.Size * chunkFrames
+// TestReplayBufferOldest: the frames held, their memory and the given-up
+// counts once the limit, a confirmation or a new session moves the oldest
+// frame held.
+func TestReplayBufferOldest(t *testing.T) {
 	tests := []struct {
 		name       string
 		limit      int64
@@ -199,23 +199,15 @@ func TestReplayBufferChunkEdges(t *testing.T) {
 		confirm    int64 // 0 for none
 		newSession int64 // 0 for none
 		wantOldest int64
-		wantBytes  int64
 	}{
-		{name: "63 frames", frames: 63, wantBytes: 1 * kib},
-		{name: "64 frames", frames: 64, wantBytes: 1 * kib},
-		{name: "65 frames", frames: 65, wantBytes: 2 * kib},
-		{name: "129 frames", frames: 129, wantBytes: 3 * kib},
-		{name: "limit: oldest 63", limit: 100, frames: 163, wantOldest: 63, wantBytes: 3 * kib},
-		{name: "limit: oldest 64", limit: 100, frames: 164, wantOldest: 64, wantBytes: 2 * kib},
-		{name: "limit: oldest 65", limit: 100, frames: 165, wantOldest: 65, wantBytes: 2 * kib},
-		{name: "limit of a chunk: oldest 64", limit: 64, frames: 128, wantOldest: 64, wantBytes: 1 * kib},
-		{name: "limit of a chunk: oldest 65", limit: 64, frames: 129, wantOldest: 65, wantBytes: 2 * kib},
-		{name: "confirmed: oldest 63", frames: 300, confirm: 63 + rbWindow, wantOldest: 63, wantBytes: 5 * kib},
-		{name: "confirmed: oldest 64", frames: 300, confirm: 64 + rbWindow, wantOldest: 64, wantBytes: 4 * kib},
-		{name: "confirmed: oldest 65", frames: 300, confirm: 65 + rbWindow, wantOldest: 65, wantBytes: 4 * kib},
-		{name: "new session at 63", frames: 300, newSession: 63, wantOldest: 63, wantBytes: 5 * kib},
-		{name: "new session at 64", frames: 300, newSession: 64, wantOldest: 64, wantBytes: 4 * kib},
-		{name: "new session at 65", frames: 300, newSession: 65, wantOldest: 65, wantBytes: 4 * kib},
+		{name: "one frame", frames: 1},
+		{name: "some frames", frames: 65},
+		{name: "limit", limit: 100, frames: 163, wantOldest: 63},
+		{name: "limit of one frame", limit: 1, frames: 129, wantOldest: 128},
+		// All the frames are loud: a replay starts replayMargin before
+		// the mark.
+		{name: "confirmed", frames: 300, confirm: 63 + rbMargin, wantOldest: 63},
+		{name: "new session", frames: 300, newSession: 63, wantOldest: 63},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,8 +221,8 @@ func TestReplayBufferChunkEdges(t *testing.T) {
 				b.NewSession(tt.newSession)
 			}
 			frames, bytes := b.Held()
-			if frames != tt.frames-tt.wantOldest || bytes != tt.wantBytes {
-				t.Errorf("Held() = %d frames, %d bytes; want %d, %d", frames, bytes, tt.frames-tt.wantOldest, tt.wantBytes)
+			if want := tt.frames - tt.wantOldest; frames != want || bytes != want*frame.Size {
+				t.Errorf("Held() = %d frames, %d bytes; want %d, %d", frames, bytes, want, want*frame.Size)
 			}
 			checkFrames(t, b, tt.wantOldest, tt.frames, nil)
 			for _, i := range []int64{tt.wantOldest - 1, tt.frames} {
@@ -261,8 +253,9 @@ func frameHeld(b *replayBuffer, i int64) (held bool) {
 
 // TestReplayBufferMemory streams 20 minutes of 3 s segments, each confirmed
 // 500 ms of silence and a 300 ms turnaround after its speech: the buffer
-// holds the look-back window and the unconfirmed audio, not the whole
-// Replay, and gives chunks back as it goes. Without confirmations (an
+// holds the audio from replayMargin before the last mark on (the
+// unconfirmed audio), not the whole Replay nor the look-back window (whose
+// loudness it keeps as bits), and gives frames back as it goes. Without confirmations (an
 // unpaced stream) it holds the whole Replay.
 func TestReplayBufferMemory(t *testing.T) {
 	const (
@@ -280,7 +273,7 @@ func TestReplayBufferMemory(t *testing.T) {
 			var maxFrames, maxBytes, mark int64
 			for i := int64(0); i < total; i++ {
 				f := testFrame(i, !quietAt(i))
-				b.Push(&f)
+				b.Push(&f, f.Energy())
 				// The processing event of the segment that ended at
 				// speech comes at speech+silent, its transcript delay
 				// frames later.
@@ -294,16 +287,16 @@ func TestReplayBufferMemory(t *testing.T) {
 				}
 			}
 			t.Logf("held at most %d frames in %d KiB", maxFrames, maxBytes>>10)
-			wantFrames := int64(rbWindow + period + delay + 1)
+			wantFrames := int64(rbMargin + period + delay + 1)
 			if !paced {
 				wantFrames = rbLimit
 			}
-			wantBytes := (wantFrames/chunkFrames + 2) * chunkFrames * frame.Size
+			wantBytes := wantFrames * frame.Size
 			if maxFrames > wantFrames || maxBytes > wantBytes {
 				t.Fatalf("held up to %d frames in %d bytes; want at most %d frames in %d bytes", maxFrames, maxBytes, wantFrames, wantBytes)
 			}
-			if paced && maxFrames < rbWindow {
-				t.Fatalf("held at most %d frames, less than the look-back window", maxFrames)
+			if paced && maxFrames < period {
+				t.Fatalf("held at most %d frames, less than a segment and its pause", maxFrames)
 			}
 			// Paced, the last mark is in the silence after a segment: the
 			// replay starts preRoll before it. Unpaced, it would go back
@@ -430,8 +423,9 @@ func TestReplayBufferMatchesNaive(t *testing.T) {
 						f := levelFrame(int64(len(ref.frames)), level, rng)
 						ref.frames = append(ref.frames, f)
 						b.Confirm(latest)
-						if p := b.Push(&f); *p != f {
-							t.Fatalf("Push(frame %d) returned another frame", cursor)
+						b.Push(&f, f.Energy())
+						if p := b.Frame(cursor); p != &f {
+							t.Fatalf("Frame(%d) is not the frame pushed", cursor)
 						}
 					}
 					cursor++
@@ -443,7 +437,7 @@ func TestReplayBufferMatchesNaive(t *testing.T) {
 						marks = marks[1:]
 						ref.confirm(latest)
 					}
-					if frames, bytes := b.Held(); frames > b.limit || bytes > (b.limit/chunkFrames+2)*chunkFrames*frame.Size {
+					if frames, bytes := b.Held(); frames > b.limit || bytes != frames*frame.Size {
 						t.Fatalf("holds %d frames in %d bytes, more than the limit of %d frames allows", frames, bytes, b.limit)
 					}
 					if rng.IntN(tt.losses) != 0 {
@@ -507,8 +501,11 @@ func raceEnabled() bool {
 // state.
 func replaySteady(b *replayBuffer, confirm bool) func() {
 	f := testFrame(0, true)
+	e := f.Energy()
 	push := func() {
-		b.Push(&f)
+		g := b.Take() // a frame the buffer gave back, in the steady state
+		*g = f
+		b.Push(g, e)
 		if confirm && b.n%32 == 0 {
 			b.Confirm(b.n - 10)
 		}
@@ -520,24 +517,24 @@ func replaySteady(b *replayBuffer, confirm bool) func() {
 }
 
 // TestReplayBufferPushAllocs: in the steady state, held by the limit or by
-// confirmations, Push allocates nothing: the chunks circulate through the
-// pool. Each run pushes ten chunks' worth of frames, so even one allocation
-// per chunk would show.
+// confirmations, Push allocates nothing: the frames circulate through the
+// pool and the list of frames stops growing. Each run pushes 160 frames,
+// so even one allocation in 16 would show.
 func TestReplayBufferPushAllocs(t *testing.T) {
 	if raceEnabled() {
-		t.Skip("the race detector makes sync.Pool drop chunks")
+		t.Skip("the race detector makes sync.Pool drop frames")
 	}
 	for _, confirm := range []bool{false, true} {
 		b := newTestReplay(t, 0)
 		push := replaySteady(b, confirm)
 		got := testing.AllocsPerRun(20, func() {
-			for range 10 * chunkFrames {
+			for range 160 {
 				push()
 			}
 		})
 		b.Free()
 		if got != 0 {
-			t.Errorf("confirmations %v: %v allocations per %d frames, want 0", confirm, got, 10*chunkFrames)
+			t.Errorf("confirmations %v: %v allocations per 160 frames, want 0", confirm, got)
 		}
 	}
 }
@@ -595,7 +592,7 @@ func TestReplayByTranscript(t *testing.T) {
 			push := func(to int64) {
 				for ; n < to; n++ {
 					f := testFrame(n, loud(n))
-					b.Push(&f)
+					b.Push(&f, f.Energy())
 				}
 			}
 			for _, cl := range c.calls {
@@ -622,7 +619,7 @@ func TestReplayUtterances(t *testing.T) {
 		b.byTranscript = true
 		for i := range int64(300) {
 			f := testFrame(i, loud(i))
-			b.Push(&f)
+			b.Push(&f, f.Energy())
 		}
 		b.ConfirmTranscripts(c.n, c.written)
 		defer b.Free()
@@ -630,4 +627,31 @@ func TestReplayUtterances(t *testing.T) {
 			t.Errorf("%d transcripts, written %d: %d utterances owed, want %d", c.n, c.written, got, c.want)
 		}
 	}
+}
+
+// TestReplayConfirmAfterConfirmAll: a segment confirmed soon after a
+// ConfirmAll (speech right after a long pause the service had finished
+// with) neither starts the replay before the ConfirmAll's position, which
+// would ask for frames given back, nor counts them as lost.
+func TestReplayConfirmAfterConfirmAll(t *testing.T) {
+	const c = 16
+	b := newTestReplay(t, 0)
+	defer b.Free()
+	quiet := []span{{from: 0, to: 20 * c}} // the pause, then speech
+	pushTo(b, 10*c, quiet)
+	b.ConfirmAll(10 * c)
+	if frames, _ := b.Held(); frames != 0 {
+		t.Fatalf("after ConfirmAll at the newest frame, %d frames are held; want 0", frames)
+	}
+	pushTo(b, 20*c+30, quiet)
+	b.Confirm(10*c + 5) // replayMargin before it lies before the ConfirmAll
+	if start, lost := b.Resume(b.n); start != 10*c || lost != 0 {
+		t.Fatalf("Resume = %d, %d lost; want %d, 0 lost", start, lost, 10*c)
+	}
+	checkFrames(t, b, 10*c, b.n, quiet)
+	b.Confirm(20*c + 20) // in the speech: the silent stretch before it is the pause
+	if start, lost := b.Resume(b.n); start != 20*c-rbPre || lost != 0 {
+		t.Fatalf("Resume = %d, %d lost; want %d, 0 lost", start, lost, 20*c-rbPre)
+	}
+	checkFrames(t, b, 20*c-rbPre, b.n, quiet)
 }

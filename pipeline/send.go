@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
@@ -103,7 +104,7 @@ func (s *sender) rate() frame.Rate { return s.r.o.Rate / frame.Rate(s.unit) }
 func (r *run) sendTo(ctx context.Context, dst Sink) error {
 	s := newSender(r)
 	defer s.record()
-	err := s.sendAll(ctx, nil, func(p []byte, _ int64) error {
+	err := s.sendAll(ctx, nil, func(p []byte, _ int64, _ time.Time) error {
 		if err := dst.WriteFrame((*frame.Frame)(p)); err != nil {
 			return fmt.Errorf("writing frame %d: %w", s.cursor, err)
 		}
@@ -142,7 +143,8 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	}()
 	for {
 		w := newWatchdog(sess, r.o.StallTimeout)
-		err := s.sendAll(ctx, sess.gone, func(p []byte, n int64) error { return s.write(sess, w, p, n) })
+		err := s.sendAll(ctx, sess.gone, func(p []byte, n int64, now time.Time) error { return s.write(sess, w, p, n, now) })
+		w.stop()
 		if err == nil {
 			s.recordCadence()
 			err = r.drain(ctx, sess, s)
@@ -182,7 +184,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 // left to replay. A close of gone (the session ended) while it waits for
 // the next frame ends it with a *transport.ClosedError, so that a lost
 // session is replaced at once, not when the input next gives audio.
-func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(p []byte, n int64) error) error {
+func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(p []byte, n int64, now time.Time) error) error {
 	r := s.r
 	for {
 		p, n, err := s.gather(ctx, gone)
@@ -194,8 +196,9 @@ func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(p
 				return err
 			}
 		}
-		s.mark(time.Now())
-		err = write(p, n)
+		now := time.Now()
+		s.mark(now)
+		err = write(p, n, now)
 		if s.held != nil {
 			s.release(s.held)
 			s.held = nil
@@ -245,13 +248,22 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 				}
 				s.fillerRun = 0
 			}
+			var energy int64
+			if s.loudEnergy > 0 || s.replay != nil {
+				energy = buf.Energy()
+			}
 			if s.loudEnergy > 0 {
-				s.detect(buf)
+				s.detect(energy)
 			}
 			f = buf
 			if s.replay != nil {
-				f = s.replay.Push(buf)
-				s.release(buf)
+				if buf == s.silence {
+					f = s.replay.Take() // the filler is never written to, nor given back
+					clear(f[:])
+				} else {
+					s.release(s.replay.Take()) // the buffer stays in the replay buffer: the queue gets another
+				}
+				s.replay.Push(f, energy)
 			} else if s.unit == 1 {
 				s.held = buf // released after the write
 			} else {
@@ -297,10 +309,11 @@ func (s *sender) owed(sess *session) int64 {
 	return max(0, owed)
 }
 
-// detect counts frame s.live in the client's detection of speech, and
-// records where utterances begin and end for the timestamps.
-func (s *sender) detect(f *frame.Frame) {
-	if f.Energy() < s.loudEnergy {
+// detect counts frame s.live, of Energy energy, in the client's detection
+// of speech, and records where utterances begin and end for the
+// timestamps.
+func (s *sender) detect(energy int64) {
+	if energy < s.loudEnergy {
 		if s.quietRun++; s.quietRun == s.need && s.lastLoud >= 0 {
 			s.r.speech.end(s.lastLoud + 1)
 		}
@@ -413,8 +426,8 @@ func (s *sender) flush() {
 // write sends one chunk of n frames to sess, failing it after
 // StallTimeout, and passes the session's confirmations on to the replay
 // buffer.
-func (s *sender) write(sess *session, w *watchdog, p []byte, n int64) error {
-	w.arm()
+func (s *sender) write(sess *session, w *watchdog, p []byte, n int64, now time.Time) error {
+	w.arm(now)
 	err := sess.WriteAudio(p)
 	stalled := w.disarm()
 	if stalled {
@@ -445,36 +458,80 @@ func (s *sender) write(sess *session, w *watchdog, p []byte, n int64) error {
 	return nil
 }
 
-// watchdog ends a session whose write does not return within a limit. Its
-// callback has always finished by the time disarm returns, so it never
-// touches a session the sender has moved on from.
+// watchdog ends a session whose write does not return within a limit. A
+// write costs it two uncontended locks, not a timer reset: one timer per
+// session looks at the write in progress, each time one could have run
+// for the limit. Its callback has always finished by the time disarm
+// returns, so it never touches a session the sender has moved on from.
 type watchdog struct {
 	t     *time.Timer
+	sess  *session
 	limit time.Duration
-	fired chan struct{} // closed once the callback has closed the session
+
+	mu      sync.Mutex
+	since   time.Time // when the write in progress began; zero between writes
+	fired   bool      // the callback is ending the session
+	stopped bool
+	dropped chan struct{} // closed once the callback has ended the session
 }
 
 func newWatchdog(sess *session, limit time.Duration) *watchdog {
-	w := &watchdog{limit: limit, fired: make(chan struct{})}
-	w.t = time.AfterFunc(time.Hour, func() {
-		sess.drop(errStalled)
-		close(w.fired)
-	})
-	w.t.Stop()
+	w := &watchdog{sess: sess, limit: limit, dropped: make(chan struct{})}
+	w.t = time.AfterFunc(limit, w.check)
 	return w
 }
 
 var errStalled = errors.New("pipeline: the write stalled")
 
-func (w *watchdog) arm() { w.t.Reset(w.limit) }
-
-// disarm stops the watchdog and reports whether it fired.
-func (w *watchdog) disarm() bool {
-	if w.t.Stop() {
-		return false
+// check ends the session if the write in progress began at least the limit
+// ago, and otherwise looks again when it could have.
+func (w *watchdog) check() {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
 	}
-	<-w.fired
-	return true
+	next := w.limit // a write that begins now
+	if !w.since.IsZero() {
+		next = w.limit - time.Since(w.since)
+	}
+	if next > 0 {
+		w.t.Reset(next)
+		w.mu.Unlock()
+		return
+	}
+	w.fired = true
+	w.mu.Unlock()
+	w.sess.drop(errStalled) // unblocks the write
+	close(w.dropped)
+}
+
+// arm marks the start of a write, at now.
+func (w *watchdog) arm(now time.Time) {
+	w.mu.Lock()
+	w.since = now
+	w.mu.Unlock()
+}
+
+// disarm marks the end of the write and reports whether the watchdog ended
+// the session meanwhile.
+func (w *watchdog) disarm() bool {
+	w.mu.Lock()
+	w.since = time.Time{}
+	fired := w.fired
+	w.mu.Unlock()
+	if fired {
+		<-w.dropped
+	}
+	return fired
+}
+
+// stop ends the watch, once the session is done with.
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.t.Stop()
 }
 
 // MissingTranscriptsError reports that transcripts were still outstanding
