@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -33,37 +34,64 @@ import (
 
 // scaleServerRole makes the test binary a reference server for
 // BenchmarkScale instead of running tests (testutil.StartChild); see
-// serveScale.
+// serveScale. drainPeerRole (drainpeer_test.go) makes it the drain-only
+// peer.
 const scaleServerRole = "scale-server"
 
 // scaleCounts are the stream counts BenchmarkScale tries, unless
 // VACHANA_BENCH_STREAMS lists others ("100,1000").
 var scaleCounts = []int{100, 1000, 10000}
 
-// BenchmarkScale streams the speech sample (15.5 s, and 1 s of tail silence)
-// at real time over N sessions at once, in one process, each a
-// [pipeline.Stream] with its defaults, to a reference server in a child
-// process on loopback, so the two do not share file descriptors or CPU
-// accounting. The streams start spread over one second, as calls do.
+// scalePeers are the peers BenchmarkScale streams to, each in a child
+// process, unless VACHANA_BENCH_PEERS lists some of them ("drain"): the
+// full reference server, and the drain-only peer, which reads, discards and
+// timestamps frames at the least cost, so that the client's own capacity
+// shows.
+var scalePeers = map[string]string{"server": scaleServerRole, "drain": drainPeerRole}
+
+// scaleLoops is how many times each stream of BenchmarkScale plays the
+// speech sample: 31 s, longer than the default 30 s replay window, so that
+// a replay buffer that held more than it should would show in the CPU and
+// in the resident memory at the end. Against the reference server, which
+// confirms segments, the replay buffers reach their steady state within
+// seconds, and memory is sampled 8 s in.
+const scaleLoops = 2
+
+// BenchmarkScale streams the speech sample (15.5 s) twice and 1 s of tail
+// silence at real time over N sessions at once, in one process, each a
+// [pipeline.Stream] with its defaults, to a peer in a child process on
+// loopback, so the two do not share file descriptors or CPU accounting:
+// the full reference server (peer=server), or the drain-only peer
+// (peer=drain), which only reads and timestamps what arrives and costs
+// little, so that the curve shows the client's capacity rather than the
+// server's. The streams start spread over one second, as calls do.
 //
-// Reported, over every frame of every stream as the server received them:
-// inter-arrival deviation p50/p99/max (µs) and the worst |end drift| (µs);
-// the sender's own p99 deviation, measured before each write (the median
-// over the streams), which leaves out the server's scheduling. On
-// the client: CPU per stream (% of one core, over the time the streams took,
-// which is longer than the audio when the machine cannot keep up) and per
-// frame (µs), resident memory and heap+stack per stream (KiB) in mid-stream
-// (8 s in: the 30 s replay ring is allocated in full but only 8 s of it is
-// resident yet), the OS
-// threads it has had (a high-water mark: Go keeps idle threads, so an
-// earlier, larger run in the same process counts), and frames the pacer released more than 1 ms late. The
-// server's CPU per frame is reported too, for scale. Every stream must
-// deliver every frame and every transcript, or the benchmark fails.
+// Reported, over every frame of every stream as the peer received them:
+// inter-arrival deviation p50/p99/max (µs), the worst |end drift| (µs) and
+// the streams that ended more than a frame period behind real time; the
+// sender's own p99 deviation, measured before each write (the median over
+// the streams), which leaves out the peer's scheduling. On the client: CPU
+// per stream (% of one core, over the time the streams took, which is
+// longer than the audio when the machine cannot keep up) and per frame
+// (µs); in mid-stream (8 s in), resident memory and heap+stack per stream
+// (KiB), and against the reference server, after a garbage collection,
+// heap+stack broken down by what holds it (replay buffers, read-ahead
+// queues, frames idle in the pool, WebSocket connections, goroutine
+// stacks, the rest), from a heap profile (against the drain-only peer,
+// which confirms nothing, the replay buffers are still growing 8 s in, and
+// neither a collection nor the profile's sampling may disturb the cadence
+// its ladder of stream counts is judged by); the OS threads it has
+// had (a high-water mark: Go keeps idle threads, so an earlier, larger run
+// in the same process counts), and frames the pacer released more than
+// 1 ms late. The peer's CPU per frame is reported too, for scale. Every
+// stream must deliver every frame, and every transcript the server sends,
+// or the benchmark fails.
 func BenchmarkScale(b *testing.B) {
 	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
 	if err != nil {
 		b.Fatal(err)
 	}
+	speech = bytes.Repeat(speech, scaleLoops)
 	counts := scaleCounts
 	if s := os.Getenv("VACHANA_BENCH_STREAMS"); s != "" {
 		counts = nil
@@ -75,15 +103,26 @@ func BenchmarkScale(b *testing.B) {
 			counts = append(counts, n)
 		}
 	}
-	for _, n := range counts {
-		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
-			if err := raiseFileLimit(uint64(n) + 256); err != nil {
-				b.Skipf("%d streams need %d file descriptors: %v", n, n+256, err)
+	peers := []string{"server", "drain"}
+	if s := os.Getenv("VACHANA_BENCH_PEERS"); s != "" {
+		peers = strings.Split(s, ",")
+		for _, p := range peers {
+			if scalePeers[p] == "" {
+				b.Fatalf("VACHANA_BENCH_PEERS=%q: want server, drain or both (server,drain)", s)
 			}
-			for b.Loop() {
-				scaleOnce(b, n, speech)
-			}
-		})
+		}
+	}
+	for _, peer := range peers {
+		for _, n := range counts {
+			b.Run(fmt.Sprintf("peer=%s/streams=%d", peer, n), func(b *testing.B) {
+				if err := raiseFileLimit(uint64(n) + 256); err != nil {
+					b.Skipf("%d streams need %d file descriptors: %v", n, n+256, err)
+				}
+				for b.Loop() {
+					scaleOnce(b, scalePeers[peer], n, speech)
+				}
+			})
+		}
 	}
 }
 
@@ -91,6 +130,8 @@ func TestMain(m *testing.M) {
 	switch testutil.Role() {
 	case scaleServerRole:
 		os.Exit(serveScale())
+	case drainPeerRole:
+		os.Exit(serveDrain())
 	case refserverRole:
 		os.Exit(serveRefserver())
 	}
@@ -101,6 +142,7 @@ func TestMain(m *testing.M) {
 type scaleResult struct {
 	Sessions, Frames, SizeViolations, Errors int
 	Transcripts                              int
+	Behind                                   int // sessions that ended more than a frame period behind real time
 	P50, P99, Max, Drift                     time.Duration
 	CPU                                      time.Duration // while the streams ran
 	Err                                      string
@@ -125,19 +167,30 @@ func (o *opened) Dial(ctx context.Context) (transport.Session, error) {
 	return o.Dialer.Dial(ctx)
 }
 
-func scaleOnce(b *testing.B, n int, speech []byte) {
-	srv, err := startScaleServer()
+func scaleOnce(b *testing.B, role string, n int, speech []byte) {
+	srv, err := startScaleServer(role)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Stop()
 
+	// The breakdown of memory: against the reference server only, sampling
+	// every allocation of more than a few KiB.
+	profile := role == scaleServerRole
+	if profile {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 4096
+	}
 	// Start from what the previous, smaller run left: no garbage, no heap
 	// kept for reuse.
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	var parts0 []heapPart
+	if profile {
+		parts0 = heapParts()
+	}
 	rss0, _ := testutil.RSS()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -188,8 +241,14 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 			}
 		})
 	}
-	// Sample memory in mid-stream, when every stream is running.
+	// Sample memory in mid-stream, when every stream is running: what is
+	// live, after a collection.
 	time.Sleep(8 * time.Second)
+	var parts []heapPart
+	if profile {
+		runtime.GC()
+		parts = heapParts()
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, _ := testutil.RSS()
@@ -238,20 +297,28 @@ func scaleOnce(b *testing.B, n int, speech []byte) {
 	b.ReportMetric(us(res.CPU)/float64(n*want), "server-cpu-µs/frame")
 	b.ReportMetric(float64(rss-rss0)/1024/float64(n), "rss-KiB/stream")
 	b.ReportMetric((float64(ms.HeapInuse+ms.StackInuse)-float64(ms0.HeapInuse+ms0.StackInuse))/1024/float64(n), "heap+stack-KiB/stream")
+	for i, p := range parts {
+		b.ReportMetric(float64(p.bytes-parts0[i].bytes)/1024/float64(n), p.name+"-KiB/stream")
+	}
+	b.ReportMetric(float64(ms.StackInuse-ms0.StackInuse)/1024/float64(n), "stack-KiB/stream")
+	b.ReportMetric(float64(res.Behind), "behind-streams")
 	b.ReportMetric(float64(threads), "threads")
 	b.ReportMetric(float64(late), "late-frames")
 	slices.Sort(p99s)
 	b.ReportMetric(us(p99s[len(p99s)/2]), "sender-p99-µs")
 }
 
-// scaleServer is the reference server child of one BenchmarkScale op: the
-// test binary again, in the role scaleServerRole; its first line is its URL.
+// scaleServer is the peer child of one BenchmarkScale op: the test binary
+// again, in the role scaleServerRole or drainPeerRole; its first line is
+// its URL.
 type scaleServer struct{ *testutil.Child }
 
-func startScaleServer() (*scaleServer, error) {
-	c, err := testutil.StartChild(scaleServerRole, 30*time.Second)
+// startScaleServer starts the peer child of role scaleServerRole or
+// drainPeerRole.
+func startScaleServer(role string) (*scaleServer, error) {
+	c, err := testutil.StartChild(role, 30*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("starting the server child: %v", err)
+		return nil, fmt.Errorf("starting the %s child: %v", role, err)
 	}
 	return &scaleServer{c}, nil
 }
@@ -318,6 +385,9 @@ func serveScale() int {
 			}
 		}
 		recordArrivals(one, r)
+		if d := one.Cadence().Drift; d > frame.Rate16k.FrameDuration() {
+			res.Behind++
+		}
 		all.Merge(one)
 	}
 	c := all.Cadence() // over every frame of every session; the worst drift
@@ -326,6 +396,95 @@ func serveScale() int {
 		return 1
 	}
 	return 0
+}
+
+// The parts of heapParts, and partFrames: frame buffers of any use, which
+// heldAudio divides.
+const (
+	partReplay = iota
+	partReadAhead
+	partPool
+	partWS
+	partOther
+	partFrames
+)
+
+// heapPart is the heap in use that allocations of one kind hold.
+type heapPart struct {
+	name  string
+	bytes int64
+}
+
+// heldAudio returns the bytes of audio the pipeline's replay buffers and
+// read-ahead queues hold (pipeline.HeldAudio), where the pipeline under
+// test can say (heldaudio_test.go; the report runs this benchmark against
+// older code too, which cannot).
+var heldAudio func() (replay, readAhead int64)
+
+// heapParts breaks down the heap in use, as of the last garbage
+// collection, by what holds it: the replay buffers, the read-ahead queues
+// (and the readers' buffers), frame buffers idle in the pipeline's pool,
+// the WebSocket connections (coder/websocket, net/http, bufio, net), and
+// the rest. It reads the heap profile, which samples allocations (one per
+// runtime.MemProfileRate bytes on average), and scales each site's bytes
+// up as pprof does. The audio is told apart by heldAudio where it can be,
+// and by where it was allocated otherwise.
+func heapParts() []heapPart {
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	parts := []heapPart{{name: "replay"}, {name: "readahead"}, {name: "pool"}, {name: "ws"}, {name: "other"}, {}}
+	rate := float64(runtime.MemProfileRate)
+	for _, r := range recs {
+		objects, size := r.InUseObjects(), r.InUseBytes()
+		if objects <= 0 || size <= 0 {
+			continue
+		}
+		avg := float64(size) / float64(objects)
+		scaled := int64(float64(size) / (1 - math.Exp(-avg/rate)))
+		parts[heapKind(r.Stack())].bytes += scaled
+	}
+	if heldAudio != nil {
+		rp, ra := heldAudio()
+		parts[partReplay].bytes += rp
+		parts[partReadAhead].bytes += ra
+		parts[partPool].bytes += parts[partFrames].bytes - rp - ra
+	} else {
+		parts[partOther].bytes += parts[partFrames].bytes
+	}
+	return parts[:partFrames]
+}
+
+// heapKind returns the index in heapParts' list of the part an allocation
+// made with stack belongs to: the innermost function of vachana-pipe or of
+// the WebSocket stack on it decides.
+func heapKind(stack []uintptr) int {
+	frames := runtime.CallersFrames(stack)
+	for {
+		f, more := frames.Next()
+		switch fn := f.Function; {
+		case strings.HasSuffix(fn, "pipeline.newFrameBuffer"):
+			return partFrames
+		case strings.Contains(fn, "replayBuffer"):
+			return partReplay // before frame buffers were pooled: the replay buffer's chunks
+		case strings.Contains(fn, "pipeline.newRun"), strings.Contains(fn, "pipeline.(*run).read"):
+			return partReadAhead
+		case strings.Contains(fn, "coder/websocket"), strings.HasPrefix(fn, "net/http."), strings.HasPrefix(fn, "net."), strings.HasPrefix(fn, "bufio."):
+			return partWS
+		case strings.Contains(fn, "vachana-pipe/"):
+			return partOther
+		}
+		if !more {
+			return partOther
+		}
+	}
 }
 
 // cpuTime returns the user and system CPU time this process has used.
