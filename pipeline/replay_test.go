@@ -319,23 +319,37 @@ type naiveReplay struct {
 	frames []frame.Frame
 	limit  int64 // frames a replay can reach back
 	start  int64 // of the current session
+	floor  int64 // the session's start or the last confirmAll: the service is done with what is before
 	ack    int64 // as events.go sets r.ack
 	mark   int64 // as events.go sets r.ackMark
+	exact  bool  // the last confirmation was a confirmAll
 }
 
 func (r *naiveReplay) confirm(pos int64) {
-	r.ack = max(r.start, pos-frame.Rate16k.FramesIn(replayMargin))
-	r.mark = pos
+	if pos <= r.mark {
+		return
+	}
+	r.ack = max(r.floor, pos-frame.Rate16k.FramesIn(replayMargin))
+	r.mark, r.exact = pos, false
 }
 
-func (r *naiveReplay) newSession(start int64) { r.start, r.ack, r.mark = start, start, start }
+func (r *naiveReplay) confirmAll(pos int64) {
+	if pos < r.mark || pos == r.mark && r.exact {
+		return
+	}
+	r.ack, r.mark, r.floor, r.exact = pos, pos, pos, true
+}
+
+func (r *naiveReplay) newSession(start int64) {
+	r.start, r.floor, r.ack, r.mark, r.exact = start, start, start, start, false
+}
 
 func (r *naiveReplay) resume(written int64) (start, lost int64) {
 	rate := frame.Rate16k
 	oldest := max(0, int64(len(r.frames))-r.limit)
 	start = r.ack
-	if r.mark > r.start {
-		lo := max(r.start, r.mark-rate.FramesIn(gapWindow), oldest)
+	if r.mark > r.start && !r.exact {
+		lo := max(r.floor, r.mark-rate.FramesIn(gapWindow), oldest)
 		var best *span // the latest quiet stretch of gapMin at least
 		for i := lo; i < r.mark; {
 			j := i
@@ -371,7 +385,9 @@ func naiveQuiet(f *frame.Frame) bool {
 // sender and the events reader would, on random audio (speech and pauses of
 // random lengths and levels, some close to gapMin), random processing
 // events and transcripts, and sessions lost at random, during replays too.
-// Every replay start, given-up count and replayed frame must agree.
+// Some runs also confirm everything now and then (ConfirmAll: a flush
+// answered, a long pause the service finished with). Every replay start,
+// given-up count and replayed frame must agree.
 func TestReplayBufferMatchesNaive(t *testing.T) {
 	t.Parallel() // long under -race, and independent of the clock
 	const steps = 20000
@@ -380,13 +396,16 @@ func TestReplayBufferMatchesNaive(t *testing.T) {
 		limit  int64 // 0 for DefaultReplay's
 		paced  bool
 		losses int // one in losses frames loses the session
+		all    int // one in all frames confirms everything; 0 for never
 	}{
-		{"default replay", 0, true, 300},
-		{"default replay, frequent losses", 0, true, 40},
-		{"unpaced", 0, false, 300},
-		{"3 s replay", 95, true, 200},
-		{"a chunk", 64, true, 150},
-		{"one frame", 1, true, 100},
+		{name: "default replay, confirming all now and then", paced: true, losses: 300, all: 150},
+		{name: "3 s replay, confirming all often", limit: 95, paced: true, losses: 200, all: 60},
+		{"default replay", 0, true, 300, 0},
+		{"default replay, frequent losses", 0, true, 40, 0},
+		{"unpaced", 0, false, 300, 0},
+		{"3 s replay", 95, true, 200, 0},
+		{"a chunk", 64, true, 150, 0},
+		{"one frame", 1, true, 100, 0},
 	}
 	for _, tt := range tests {
 		for seed := uint64(1); seed <= 3; seed++ {
@@ -436,6 +455,10 @@ func TestReplayBufferMatchesNaive(t *testing.T) {
 						latest = marks[0]
 						marks = marks[1:]
 						ref.confirm(latest)
+					}
+					if tt.all > 0 && rng.IntN(tt.all) == 0 {
+						b.ConfirmAll(cursor)
+						ref.confirmAll(cursor)
 					}
 					if frames, bytes := b.Held(); frames > b.limit || bytes != frames*frame.Size {
 						t.Fatalf("holds %d frames in %d bytes, more than the limit of %d frames allows", frames, bytes, b.limit)
