@@ -477,7 +477,9 @@ type watchdog struct {
 
 func newWatchdog(sess *session, limit time.Duration) *watchdog {
 	w := &watchdog{sess: sess, limit: limit, dropped: make(chan struct{})}
+	w.mu.Lock() // check reads w.t under it, however short the limit
 	w.t = time.AfterFunc(limit, w.check)
+	w.mu.Unlock()
 	return w
 }
 
