@@ -12,31 +12,16 @@ import (
 )
 
 func TestIsTerminal(t *testing.T) {
-	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer null.Close()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
-	file, err := os.Create(t.TempDir() + "/f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
+	f := testutil.NotTerminals(t)
 	tests := []struct {
 		name string
 		w    io.Writer
 		want bool
 	}{
 		{"terminal", newTTY(t), true},
-		{"/dev/null", null, false},
-		{"pipe", pw, false},
-		{"file", file, false},
+		{"/dev/null", f.Null, false},
+		{"pipe", f.PipeW, false},
+		{"file", f.File, false},
 		{"buffer", &bytes.Buffer{}, false},
 	}
 	for _, tt := range tests {

@@ -28,22 +28,7 @@ func setSize(t *testing.T, f *os.File, cols, rows uint16) {
 }
 
 func TestWidthNotTerminal(t *testing.T) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
-	file, err := os.Create(t.TempDir() + "/f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer null.Close()
+	f := testutil.NotTerminals(t)
 	closed, err := os.Create(t.TempDir() + "/closed")
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +38,10 @@ func TestWidthNotTerminal(t *testing.T) {
 		name string
 		f    *os.File
 	}{
-		{"pipe read end", pr},
-		{"pipe write end", pw},
-		{"file", file},
-		{"/dev/null", null},
+		{"pipe read end", f.PipeR},
+		{"pipe write end", f.PipeW},
+		{"file", f.File},
+		{"/dev/null", f.Null},
 		{"closed file", closed},
 	}
 	for _, tt := range tests {

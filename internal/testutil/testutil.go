@@ -1,6 +1,7 @@
 // Package testutil holds small helpers shared by tests and benchmarks of
-// several packages: a reader of silence that holds no memory, and the
-// process's resident memory and OS threads.
+// several packages: a reader of silence that holds no memory, the
+// process's resident memory and OS threads, and files that are not
+// terminals.
 package testutil
 
 import (
@@ -9,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Zeros returns a reader of n zero bytes (silence in s16le) that holds none
@@ -55,4 +57,32 @@ func Threads() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no Threads line in /proc/self/status")
+}
+
+// Files are open files of the kinds that are not a terminal, for tests of
+// terminal detection, all closed when the test ends.
+type Files struct {
+	Null         *os.File // /dev/null, open for writing
+	PipeR, PipeW *os.File // both ends of a pipe
+	File         *os.File // a regular file in the test's temporary folder
+}
+
+// NotTerminals opens a Files.
+func NotTerminals(t testing.TB) Files {
+	t.Helper()
+	var f Files
+	var err error
+	if f.Null, err = os.OpenFile(os.DevNull, os.O_WRONLY, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Null.Close() })
+	if f.PipeR, f.PipeW, err = os.Pipe(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.PipeR.Close(); f.PipeW.Close() })
+	if f.File, err = os.Create(t.TempDir() + "/f"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.File.Close() })
+	return f
 }
