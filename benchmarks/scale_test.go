@@ -76,7 +76,7 @@ const scaleLoops = 2
 // (µs); in mid-stream (8 s in), resident memory and heap+stack per stream
 // (KiB), and against the reference server, after a garbage collection,
 // heap+stack broken down by what holds it (replay buffers, read-ahead
-// queues, frames idle in the pool, WebSocket connections, goroutine
+// queues, idle frame buffers, WebSocket connections, goroutine
 // stacks, the rest), from a heap profile (against the drain-only peer,
 // which confirms nothing, the replay buffers are still growing 8 s in, and
 // neither a collection nor the profile's sampling may disturb the cadence
@@ -423,7 +423,8 @@ var heldAudio func() (replay, readAhead int64)
 
 // heapParts breaks down the heap in use, as of the last garbage
 // collection, by what holds it: the replay buffers, the read-ahead queues
-// (and the readers' buffers), frame buffers idle in the pipeline's pool,
+// (and the readers' buffers), frame buffers that hold nothing (in the
+// runs' slabs, and in the pipeline's pool of slabs),
 // the WebSocket connections (coder/websocket, net/http, bufio, net), and
 // the rest. It reads the heap profile, which samples allocations (one per
 // runtime.MemProfileRate bytes on average), and scales each site's bytes
@@ -470,7 +471,7 @@ func heapKind(stack []uintptr) int {
 	for {
 		f, more := frames.Next()
 		switch fn := f.Function; {
-		case strings.HasSuffix(fn, "pipeline.newFrameBuffer"):
+		case strings.HasSuffix(fn, "pipeline.newSlab"):
 			return partFrames
 		case strings.Contains(fn, "replayBuffer"):
 			return partReplay // before frame buffers were pooled: the replay buffer's chunks

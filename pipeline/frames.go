@@ -1,8 +1,12 @@
 package pipeline
 
 import (
+	"fmt"
+	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
 )
@@ -10,41 +14,134 @@ import (
 // Frames move through a run without being copied after the reader fills
 // them: the reader fills a buffer of the read-ahead queue, the sender takes
 // it and, with a replay buffer, keeps that very buffer for a replay, giving
-// the queue a fresh one from framePool in its place; the replay buffer
-// gives each frame back to framePool once no replay can need it. A frame
+// the queue another from the run's arena in its place; the replay buffer
+// gives each frame back to the arena once no replay can need it. A frame
 // is copied once, from the input into its buffer.
 //
-// framePool holds the frame buffers nobody holds, for every run of the
-// process: a frame one stream gives back serves the next, and those nobody
-// takes are freed by the garbage collector. It holds *frame.Frame.
-var framePool = sync.Pool{New: newFrameBuffer}
+// A run's frame buffers come in slabs of slabFrames, each one object for
+// the garbage collector: with a buffer per object, a thousand streams whose
+// replay buffers grew (a service that confirms little) made the collector
+// mark a million objects a cycle, and its assists delayed frames by
+// milliseconds. A slab all of whose buffers are back leaves the run at
+// once, for slabPool, where any run can take it: a stream in silence holds
+// no slab for audio it no longer needs, and no run's frames pin another's
+// slabs.
 
-// newFrameBuffer allocates every frame buffer of the pipeline: heap
-// profiles show the audio it holds under this name.
-func newFrameBuffer() any { return new(frame.Frame) }
+// slabFrames is how many frame buffers make a slab: 32 KiB, about a second
+// of audio at 16 kHz, and half a read-ahead queue of the default size. A
+// thousand streams whose replay buffers are full (30 s) hold 30 000 slabs.
+const slabFrames = 32
 
-// getFrame returns a frame buffer from framePool. Its content is anything.
-func getFrame() *frame.Frame { return framePool.Get().(*frame.Frame) }
+// fullSlab is the used bits of a slab whose buffers are all out.
+const fullSlab uint64 = 1<<slabFrames - 1
 
-// putFrame gives f back to framePool. Nobody may use it afterwards.
-func putFrame(f *frame.Frame) { framePool.Put(f) }
+// slab is the frame buffers a run takes at a time.
+type slab [slabFrames]frame.Frame
+
+// slabPool holds the slabs no run holds, for every run of the process; the
+// garbage collector frees those nobody takes. It holds *slab.
+var slabPool = sync.Pool{New: newSlab}
+
+// newSlab allocates every frame buffer of the pipeline: heap profiles show
+// the audio it holds under this name.
+func newSlab() any { return new(slab) }
+
+// arena holds the frame buffers of one run. Its methods are for one
+// goroutine at a time: the run's setup, then its sender, then its end. It
+// allocates only to list a slab it takes, and then only past the most
+// slabs it has held.
+type arena struct {
+	slabs []*slab
+	used  []uint64 // bit j of used[k] is set while slabs[k][j] is out
+	idle  int64    // buffers in, in slabs held
+}
+
+// get returns a frame buffer from the newest slab held, or from a slab it
+// takes when that one has none in. It never fills the holes of older slabs:
+// frames are given back in about the order they were taken (the queue and
+// the replay buffer are both first in, first out), so an older slab empties
+// and leaves, and a run holds about a slab more than it uses. Its content
+// is anything.
+func (a *arena) get() *frame.Frame {
+	if k := len(a.slabs) - 1; k >= 0 && a.used[k] != fullSlab {
+		u := a.used[k]
+		j := bits.TrailingZeros64(^u)
+		a.used[k] = u | 1<<j
+		a.count(-1)
+		return &a.slabs[k][j]
+	}
+	s := slabPool.Get().(*slab)
+	a.slabs = append(a.slabs, s)
+	a.used = append(a.used, 1)
+	a.count(slabFrames - 1)
+	return &s[0]
+}
+
+// put gives back f, which nobody may use afterwards, and the slab it is in
+// to slabPool if that was its last buffer out. It reports false, and
+// leaves f to the garbage collector, if f is no buffer of the arena's (the
+// tests push their own frames); it panics if f was given back already.
+func (a *arena) put(f *frame.Frame) bool {
+	p := uintptr(unsafe.Pointer(f))
+	for k, s := range a.slabs {
+		off := p - uintptr(unsafe.Pointer(s)) // wraps around (large) below the slab
+		if off >= unsafe.Sizeof(*s) {
+			continue
+		}
+		bit := uint64(1) << (off / frame.Size)
+		if a.used[k]&bit == 0 || off%frame.Size != 0 {
+			panic(fmt.Sprintf("pipeline: frame buffer %d of slab %d given back twice, or not a buffer", off/frame.Size, k))
+		}
+		if a.used[k] &^= bit; a.used[k] != 0 {
+			a.count(1)
+			return true
+		}
+		a.slabs = slices.Delete(a.slabs, k, k+1)
+		a.used = slices.Delete(a.used, k, k+1)
+		a.count(-(slabFrames - 1))
+		slabPool.Put(s)
+		return true
+	}
+	return false
+}
+
+// close leaves the slabs still held to the garbage collector, once the run
+// is over and nobody uses its buffers: each has a buffer nobody gave back
+// (the sender's, when it failed), as put gives back a slab whose buffers
+// are all in.
+func (a *arena) close() {
+	a.count(-a.idle)
+	clear(a.slabs)
+	a.slabs, a.used = a.slabs[:0], a.used[:0]
+}
+
+// count adds n to the buffers in, the arena's and the process's.
+func (a *arena) count(n int64) {
+	a.idle += n
+	held.idle.Add(n)
+}
 
 // held counts the frames the runs of the process hold, for HeldAudio.
 var held struct {
 	replay    atomic.Int64 // in replay buffers
 	readAhead atomic.Int64 // in read-ahead queues: Options.ReadAhead a run
+	idle      atomic.Int64 // in the runs' arenas, holding nothing
 }
 
 // Held is the audio the runs of a process hold, in bytes.
 type Held struct {
 	// Replay is the audio replay buffers hold for a replay after a lost
 	// session: what the service has not confirmed, from where a replay
-	// would start (see Options.Replay), and up to 32 frames each keeps for
-	// reuse.
+	// would start (see Options.Replay).
 	Replay int64
 	// ReadAhead is the frame buffers of the runs' read-ahead queues
 	// (Options.ReadAhead each), full or not.
 	ReadAhead int64
+	// Idle is the frame buffers that hold nothing, in the slabs of 32
+	// (32 KiB) in which each run takes memory for audio: at most 31 per
+	// slab the run holds, as a slab all of whose buffers are free leaves
+	// the run at once; in a steady stream, about a slab's worth.
+	Idle int64
 }
 
 // HeldAudio returns the audio every Run and Stream of the process holds
@@ -54,5 +151,6 @@ func HeldAudio() Held {
 	return Held{
 		Replay:    held.replay.Load() * frame.Size,
 		ReadAhead: held.readAhead.Load() * frame.Size,
+		Idle:      held.idle.Load() * frame.Size,
 	}
 }

@@ -353,10 +353,11 @@ func (r *run) dialContext(ctx context.Context) (context.Context, context.CancelF
 // goroutine only, or read only after the goroutines are joined, unless it
 // says otherwise.
 type run struct {
-	o    Options
-	src  io.Reader
-	free chan *frame.Frame // empty buffers, to the reader
-	full chan *frame.Frame // frames in order, to the sender
+	o      Options
+	src    io.Reader
+	frames arena             // every frame buffer of the run: newRun, then the sender, then freeQueue use it
+	free   chan *frame.Frame // empty buffers, to the reader
+	full   chan *frame.Frame // frames in order, to the sender
 
 	stopCtx   context.Context // ends with the run's context or Options.Stop; reconnections give up on it
 	endWatch  func() bool     // ends the watch of Options.Stop; reports whether Stop had closed
@@ -398,7 +399,7 @@ func newRun(ctx context.Context, src io.Reader, opts *Options, sessions int) (*r
 	r.free = make(chan *frame.Frame, o.ReadAhead)
 	r.full = make(chan *frame.Frame, o.ReadAhead)
 	for range o.ReadAhead {
-		r.free <- getFrame()
+		r.free <- r.frames.get()
 	}
 	held.readAhead.Add(int64(o.ReadAhead))
 	r.stopCtx, r.endWatch = watchStop(ctx, o.Stop)
@@ -470,25 +471,27 @@ func (r *run) run(ctx context.Context, send func(context.Context) error) error {
 }
 
 // freeQueue gives the buffers of the read-ahead queue left in it back to
-// framePool, once the reader and the sender are done. Those the sender
-// held are left to the garbage collector.
+// the run's arena, and the arena's slabs back, once the reader and the
+// sender are done. Those the sender held are left to the garbage
+// collector.
 func (r *run) freeQueue() {
 	held.readAhead.Add(-int64(r.o.ReadAhead))
 	for {
 		select {
 		case b := <-r.free:
-			putFrame(b)
+			r.frames.put(b)
 			continue
 		default:
 		}
 		select {
 		case b, ok := <-r.full:
 			if ok {
-				putFrame(b)
+				r.frames.put(b)
 				continue
 			}
 		default:
 		}
+		r.frames.close()
 		return
 	}
 }

@@ -53,13 +53,13 @@ import (
 // frames: the look-back over gapWindow costs no audio.
 //
 // Memory: the buffer keeps the frames Push is given, not copies, and gives
-// each back to framePool as soon as no replay can need it. It holds at most
+// each back to its arena (the run's) as soon as no replay can need it. It holds at most
 // the last FramesIn(Replay)+1 frames, and of those only the ones a replay
 // may still need: from the session's start or, once a segment is
 // confirmed, from where a replay would start now or replayMargin before
 // the mark, whichever is earlier (a later Resume never starts before
 // either). It allocates only to grow its list of frames, and in Take when
-// the pool is empty. The spareFrames it keeps for Take count as its own.
+// the arena takes a slab.
 type replayBuffer struct {
 	limit      int64 // the most frames held
 	window     int64 // gapWindow, in frames
@@ -73,7 +73,7 @@ type replayBuffer struct {
 	first  int64          // the frame of frames[0]
 	n      int64          // frames pushed
 	quiet  []uint64       // bit i%(64·len) is set when frame i is quiet, for the last limit frames
-	spare  []*frame.Frame // frames given back, for Take, before framePool
+	arena  *arena         // where Take takes frames and the buffer gives them back
 
 	start int64 // the current session's first frame
 	floor int64 // the service is done with every frame before: the session's start, or the last ConfirmAll
@@ -90,7 +90,8 @@ type replayBuffer struct {
 
 // newReplayBuffer returns an empty buffer for a stream at rate r that keeps
 // up to replay of audio (the Replay option), rounded up to whole frames, plus
-// one frame.
+// one frame. Its frames come from an arena of its own unless the run sets
+// arena to the run's before the first Push.
 func newReplayBuffer(r frame.Rate, replay time.Duration) *replayBuffer {
 	limit := r.FramesIn(replay) + 1
 	return &replayBuffer{
@@ -101,36 +102,20 @@ func newReplayBuffer(r frame.Rate, replay time.Duration) *replayBuffer {
 		margin:     r.FramesIn(replayMargin),
 		quietBelow: frame.EnergyAt(quietDBFS),
 		quiet:      make([]uint64, (limit+63)/64),
-		spare:      make([]*frame.Frame, 0, spareFrames),
+		arena:      new(arena),
 	}
 }
 
-// spareFrames is how many of the frames it gives back a replay buffer keeps
-// for Take: a sender swaps a frame for each frame it pushes, so in a steady
-// stream the same frames go round without the pool, which the garbage
-// collector empties now and then. HeldAudio counts them as the replay
-// buffer's.
-const spareFrames = 32
-
-// Take returns a frame buffer to give the read-ahead queue in place of the
-// one Push keeps: one the buffer gave back, or one from framePool.
-func (b *replayBuffer) Take() *frame.Frame {
-	n := len(b.spare)
-	if n == 0 {
-		return getFrame()
-	}
-	f := b.spare[n-1]
-	b.spare[n-1] = nil
-	b.spare = b.spare[:n-1]
-	held.replay.Add(-1)
-	return f
-}
+// Take returns a frame buffer from the arena, to give the read-ahead queue
+// in place of the one Push keeps: a sender swaps a frame for each frame it
+// pushes, so in a steady stream the same slabs serve.
+func (b *replayBuffer) Take() *frame.Frame { return b.arena.get() }
 
 // oldest returns the first frame held.
 func (b *replayBuffer) oldest() int64 { return max(b.n-b.limit, b.keep) }
 
 // Push takes f, whose Energy is energy, as the next frame of the stream:
-// the buffer owns it from now on, and gives it back to framePool once no
+// the buffer owns it from now on, and gives it back to the arena once no
 // replay can need it. It may give back frames the limit makes unneeded.
 func (b *replayBuffer) Push(f *frame.Frame, energy int64) {
 	i := b.n
@@ -357,17 +342,11 @@ func (b *replayBuffer) Held() (frames, bytes int64) {
 	return frames, frames * frame.Size
 }
 
-// Free gives every frame back to the pool. The buffer must not be used
+// Free gives every frame back to the arena. The buffer must not be used
 // afterwards.
 func (b *replayBuffer) Free() {
 	b.keep = b.n
 	b.trim()
-	for _, f := range b.spare {
-		putFrame(f)
-	}
-	held.replay.Add(-int64(len(b.spare)))
-	clear(b.spare)
-	b.spare = b.spare[:0]
 }
 
 // trim gives back the frames before oldest.
@@ -376,17 +355,11 @@ func (b *replayBuffer) trim() {
 	if end <= int64(b.head) {
 		return
 	}
-	given := end - int64(b.head)
 	for k := b.head; k < int(end); k++ {
-		if len(b.spare) < cap(b.spare) {
-			b.spare = append(b.spare, b.frames[k]) // still counted as held
-			given--
-		} else {
-			putFrame(b.frames[k])
-		}
+		b.arena.put(b.frames[k]) // false for a test's own frame
 		b.frames[k] = nil
 	}
-	held.replay.Add(-given)
+	held.replay.Add(-(end - int64(b.head)))
 	b.head = int(end)
 	if b.head == len(b.frames) {
 		b.frames, b.head, b.first = b.frames[:0], 0, b.first+end

@@ -541,11 +541,12 @@ func replaySteady(b *replayBuffer, confirm bool) func() {
 
 // TestReplayBufferPushAllocs: in the steady state, held by the limit or by
 // confirmations, Push allocates nothing: the frames circulate through the
-// pool and the list of frames stops growing. Each run pushes 160 frames,
+// arena's slabs (a slab given back and taken again comes from the pool),
+// and the list of frames stops growing. Each run pushes 160 frames,
 // so even one allocation in 16 would show.
 func TestReplayBufferPushAllocs(t *testing.T) {
 	if raceEnabled() {
-		t.Skip("the race detector makes sync.Pool drop frames")
+		t.Skip("the race detector makes sync.Pool drop slabs")
 	}
 	for _, confirm := range []bool{false, true} {
 		b := newTestReplay(t, 0)

@@ -132,6 +132,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	if r.o.Reconnects > 0 {
 		r.place.keep = r.o.Rate.FramesIn(r.o.Replay) + 1
 		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay)
+		s.replay.arena = &r.frames
 		s.replay.byTranscript = r.noEnds
 		defer s.replay.Free()
 	}

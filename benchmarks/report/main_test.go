@@ -142,7 +142,7 @@ func TestTablesAndSummary(t *testing.T) {
 		"| 100 | – | 300 | – | – | 0 | – | – | – | 30.0 | 4.5 | – | 900 | – |",
 		"### The code before (562f238), against the drain-only peer (one run each)",
 		"| 1000 | – | 1900 | – | – | 3 | – | – | – | 25.0 | – | – | – | – |",
-		"| peer | streams | heap+stack KiB | replay KiB | read-ahead KiB | frames idle in the pool KiB | WebSocket KiB | stacks KiB | other KiB | RSS KiB |\n|---|",
+		"| peer | streams | heap+stack KiB | replay KiB | read-ahead KiB | idle frame buffers KiB | WebSocket KiB | stacks KiB | other KiB | RSS KiB |\n|---|",
 		"| reference server | 100 | 140 | 90 | 10 | 5 | 20 | 8 | 12 | 400 |",
 		"costs 7.0 µs of CPU here",
 		"At 1 000 streams the client's CPU per frame is 9.8 µs against the drain-only peer (1.4 × the floor) and 12.3 µs against the reference server (1.8 × the floor).",
