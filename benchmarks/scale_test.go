@@ -471,7 +471,7 @@ func heapKind(stack []uintptr) int {
 	for {
 		f, more := frames.Next()
 		switch fn := f.Function; {
-		case strings.HasSuffix(fn, "pipeline.newSlab"):
+		case strings.HasSuffix(fn, "pipeline.newSlab"), strings.HasSuffix(fn, "pipeline.newFrameBuffer"):
 			return partFrames
 		case strings.Contains(fn, "replayBuffer"):
 			return partReplay // before frame buffers were pooled: the replay buffer's chunks

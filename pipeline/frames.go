@@ -29,7 +29,8 @@ import (
 
 // slabFrames is how many frame buffers make a slab: 32 KiB, about a second
 // of audio at 16 kHz, and half a read-ahead queue of the default size. A
-// thousand streams whose replay buffers are full (30 s) hold 30 000 slabs.
+// thousand streams whose replay buffers are full (30 s) hold about 32 000
+// slabs.
 const slabFrames = 32
 
 // fullSlab is the used bits of a slab whose buffers are all out.
@@ -48,8 +49,8 @@ func newSlab() any { return new(slab) }
 
 // arena holds the frame buffers of one run. Its methods are for one
 // goroutine at a time: the run's setup, then its sender, then its end. It
-// allocates only to list a slab it takes, and then only past the most
-// slabs it has held.
+// allocates only when it takes a slab: the slab, when slabPool has none,
+// and room in its list past the most slabs it has held.
 type arena struct {
 	slabs []*slab
 	used  []uint64 // bit j of used[k] is set while slabs[k][j] is out
@@ -79,8 +80,9 @@ func (a *arena) get() *frame.Frame {
 
 // put gives back f, which nobody may use afterwards, and the slab it is in
 // to slabPool if that was its last buffer out. It reports false, and
-// leaves f to the garbage collector, if f is no buffer of the arena's (the
-// tests push their own frames); it panics if f was given back already.
+// leaves f to the garbage collector, if f is in no slab the arena holds; it
+// panics if f was given back already while its slab is held (a buffer
+// given back twice after its slab left is not told from a stranger's).
 func (a *arena) put(f *frame.Frame) bool {
 	p := uintptr(unsafe.Pointer(f))
 	for k, s := range a.slabs {
@@ -106,14 +108,19 @@ func (a *arena) put(f *frame.Frame) bool {
 }
 
 // close leaves the slabs still held to the garbage collector, once the run
-// is over and nobody uses its buffers: each has a buffer nobody gave back
-// (the sender's, when it failed), as put gives back a slab whose buffers
-// are all in.
+// is over and nobody uses its buffers: put has given back every slab whose
+// buffers are all in, so each has one nobody gave back (none, unless a
+// stage of the run failed to).
 func (a *arena) close() {
+	slabsDropped.Add(int64(len(a.slabs)))
 	a.count(-a.idle)
 	clear(a.slabs)
 	a.slabs, a.used = a.slabs[:0], a.used[:0]
 }
+
+// slabsDropped counts the slabs close left to the garbage collector, for
+// the tests.
+var slabsDropped atomic.Int64
 
 // count adds n to the buffers in, the arena's and the process's.
 func (a *arena) count(n int64) {

@@ -1,10 +1,16 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"testing"
 	"unsafe"
 
 	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/sink"
 	"github.com/vachana-pipe/vachana-pipe/transport/refserver"
 )
 
@@ -23,7 +29,12 @@ func TestArena(t *testing.T) {
 		}
 		out[f] = true
 		fs = append(fs, f)
-		f[0], f[frame.Size-1] = byte(i), byte(i) // the race detector sees any overlap
+		f[0], f[frame.Size-1] = byte(i), ^byte(i)
+	}
+	for i, f := range fs {
+		if f[0] != byte(i) || f[frame.Size-1] != ^byte(i) {
+			t.Fatalf("buffer %d was written through another", i)
+		}
 	}
 	for i := 1; i < len(fs); i++ {
 		// Each buffer is whole: none overlaps the one before it.
@@ -54,6 +65,9 @@ func TestArena(t *testing.T) {
 		}
 	}
 	check("the second slab given back", 3, slabFrames-1)
+	if a.put(fs[slabFrames]) {
+		t.Fatal("the second slab is still held")
+	}
 	// The newest slab full, the next buffer takes a slab, hole or not.
 	for range slabFrames - 2 {
 		a.get()
@@ -151,16 +165,50 @@ func TestArenaFollowsReplay(t *testing.T) {
 	b.Free()
 }
 
-// TestStreamGivesAudioBack: a stream that lost a session and replayed
-// gives every frame buffer back when it ends: HeldAudio is as before.
-func TestStreamGivesAudioBack(t *testing.T) {
-	before := HeldAudio()
+// TestRunsGiveAudioBack: a run gives every frame buffer back when it ends,
+// and with the last of each slab the slab to the pool, whether it ended
+// well or not: HeldAudio is as before, and no slab was left to the garbage
+// collector (which would cost the next run a fresh one).
+func TestRunsGiveAudioBack(t *testing.T) {
+	in := reconnectInput(t)
 	dl := dialects[0]
-	o := stream(t, dl, reconnectInput(t), refserver.Faults{DropAfterFrames: dl.count(82)}, &Options{Unpaced: true})
-	if o.err != nil || o.stats.Reconnects != 1 {
-		t.Fatalf("Stream: %v, %d reconnections (want 1)", o.err, o.stats.Reconnects)
+	runs := []struct {
+		name string
+		run  func() error
+	}{
+		{"a stream that lost a session and replayed", func() error {
+			o := stream(t, dl, in, refserver.Faults{DropAfterFrames: dl.count(82)}, &Options{Unpaced: true})
+			if o.err == nil && o.stats.Reconnects != 1 {
+				return fmt.Errorf("%d reconnections, want 1", o.stats.Reconnects)
+			}
+			return o.err
+		}},
+		{"a run to a file", func() error {
+			_, err := Run(context.Background(), bytes.NewReader(in), sink.NewFile(io.Discard), &Options{Unpaced: true})
+			return err
+		}},
+		{"a run whose sink fails", func() error {
+			_, err := Run(context.Background(), bytes.NewReader(in), &failingSink{}, &Options{Unpaced: true})
+			if err == nil {
+				return errors.New("no error from a failing sink")
+			}
+			return nil
+		}},
+		{"a run with a queue of 33 frames", func() error {
+			_, err := Run(context.Background(), bytes.NewReader(in), sink.NewFile(io.Discard), &Options{Unpaced: true, ReadAhead: 33})
+			return err
+		}},
 	}
-	if after := HeldAudio(); after != before {
-		t.Fatalf("HeldAudio after the stream: %+v, before: %+v", after, before)
+	for _, r := range runs {
+		before, dropped := HeldAudio(), slabsDropped.Load()
+		if err := r.run(); err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		if after := HeldAudio(); after != before {
+			t.Errorf("%s: HeldAudio after it: %+v, before: %+v", r.name, after, before)
+		}
+		if n := slabsDropped.Load() - dropped; n != 0 {
+			t.Errorf("%s: %d slabs left to the garbage collector, not given back", r.name, n)
+		}
 	}
 }

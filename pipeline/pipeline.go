@@ -89,7 +89,9 @@ type Options struct {
 	NoPing       bool
 
 	// ReadAhead is the number of frames read ahead of the pacer; default
-	// DefaultReadAhead (2 s at 16 kHz). It bounds memory, not latency.
+	// DefaultReadAhead (2 s at 16 kHz). It bounds memory, not latency. The
+	// buffers are taken 32 at a time (see HeldAudio): a ReadAhead that is
+	// not a multiple of 32 holds the rest of its last slab too.
 	ReadAhead int
 
 	// Reconnects is how many times in a row Stream tries to open a new
@@ -470,10 +472,9 @@ func (r *run) run(ctx context.Context, send func(context.Context) error) error {
 	return err
 }
 
-// freeQueue gives the buffers of the read-ahead queue left in it back to
-// the run's arena, and the arena's slabs back, once the reader and the
-// sender are done. Those the sender held are left to the garbage
-// collector.
+// freeQueue gives the buffers of the read-ahead queue back to the run's
+// arena, and with the last of each slab the slab to slabPool, once the
+// reader and the sender are done (each puts back the buffers it held).
 func (r *run) freeQueue() {
 	held.readAhead.Add(-int64(r.o.ReadAhead))
 	for {
@@ -507,6 +508,7 @@ func (r *run) read(ctx context.Context) error {
 			case r.full <- b:
 				return nil
 			case <-ctx.Done():
+				r.free <- b // never blocks: it has room for every buffer
 				return context.Cause(ctx)
 			}
 		case <-ctx.Done():

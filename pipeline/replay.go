@@ -90,9 +90,9 @@ type replayBuffer struct {
 
 // newReplayBuffer returns an empty buffer for a stream at rate r that keeps
 // up to replay of audio (the Replay option), rounded up to whole frames, plus
-// one frame. Its frames come from an arena of its own unless the run sets
-// arena to the run's before the first Push.
-func newReplayBuffer(r frame.Rate, replay time.Duration) *replayBuffer {
+// one frame. Take takes frames from a, the run's arena, to which the buffer
+// gives them back; every frame pushed must be a's.
+func newReplayBuffer(r frame.Rate, replay time.Duration, a *arena) *replayBuffer {
 	limit := r.FramesIn(replay) + 1
 	return &replayBuffer{
 		limit:      limit,
@@ -102,7 +102,7 @@ func newReplayBuffer(r frame.Rate, replay time.Duration) *replayBuffer {
 		margin:     r.FramesIn(replayMargin),
 		quietBelow: frame.EnergyAt(quietDBFS),
 		quiet:      make([]uint64, (limit+63)/64),
-		arena:      new(arena),
+		arena:      a,
 	}
 }
 
@@ -356,7 +356,9 @@ func (b *replayBuffer) trim() {
 		return
 	}
 	for k := b.head; k < int(end); k++ {
-		b.arena.put(b.frames[k]) // false for a test's own frame
+		if !b.arena.put(b.frames[k]) {
+			panic("pipeline: the replay buffer held a frame buffer that is not its arena's")
+		}
 		b.frames[k] = nil
 	}
 	held.replay.Add(-(end - int64(b.head)))

@@ -29,7 +29,7 @@ func newTestReplay(t testing.TB, limit int64) *replayBuffer {
 	if limit > 0 {
 		d = frame.Rate16k.FrameAt(limit - 1)
 	}
-	b := newReplayBuffer(frame.Rate16k, d)
+	b := newReplayBuffer(frame.Rate16k, d, new(arena))
 	if b.window != rbWindow || b.need != rbNeed || b.pre != rbPre || b.margin != rbMargin {
 		t.Fatalf("window %d, need %d, preRoll %d, margin %d frames: the cases assume %d, %d, %d, %d",
 			b.window, b.need, b.pre, b.margin, rbWindow, rbNeed, rbPre, rbMargin)
@@ -83,9 +83,16 @@ func inSpans(i int64, quiet []span) bool {
 // pushTo pushes frames up to n, loud except in quiet.
 func pushTo(b *replayBuffer, n int64, quiet []span) {
 	for i := b.n; i < n; i++ {
-		f := testFrame(i, !inSpans(i, quiet))
-		b.Push(&f, f.Energy())
+		push(b, testFrame(i, !inSpans(i, quiet)))
 	}
+}
+
+// push pushes a copy of f to b, in a buffer of b's arena, as the sender
+// does.
+func push(b *replayBuffer, f frame.Frame) {
+	g := b.Take()
+	*g = f
+	b.Push(g, g.Energy())
 }
 
 // checkFrames fails unless frames [from, to) are held and are the stream's.
@@ -273,7 +280,7 @@ func TestReplayBufferMemory(t *testing.T) {
 			var maxFrames, maxBytes, mark int64
 			for i := int64(0); i < total; i++ {
 				f := testFrame(i, !quietAt(i))
-				b.Push(&f, f.Energy())
+				push(b, f)
 				// The processing event of the segment that ended at
 				// speech comes at speech+silent, its transcript delay
 				// frames later.
@@ -442,8 +449,10 @@ func TestReplayBufferMatchesNaive(t *testing.T) {
 						f := levelFrame(int64(len(ref.frames)), level, rng)
 						ref.frames = append(ref.frames, f)
 						b.Confirm(latest)
-						b.Push(&f, f.Energy())
-						if p := b.Frame(cursor); p != &f {
+						g := b.Take()
+						*g = f
+						b.Push(g, g.Energy())
+						if p := b.Frame(cursor); p != g {
 							t.Fatalf("Frame(%d) is not the frame pushed", cursor)
 						}
 					}
@@ -570,7 +579,7 @@ func BenchmarkReplayBufferPush(b *testing.B) {
 			name = "confirmed"
 		}
 		b.Run(name, func(b *testing.B) {
-			r := newReplayBuffer(frame.Rate16k, DefaultReplay)
+			r := newReplayBuffer(frame.Rate16k, DefaultReplay, new(arena))
 			defer r.Free()
 			push := replaySteady(r, confirm)
 			b.SetBytes(frame.Size)
@@ -616,7 +625,7 @@ func TestReplayByTranscript(t *testing.T) {
 			push := func(to int64) {
 				for ; n < to; n++ {
 					f := testFrame(n, loud(n))
-					b.Push(&f, f.Energy())
+					push(b, f)
 				}
 			}
 			for _, cl := range c.calls {
@@ -643,7 +652,7 @@ func TestReplayUtterances(t *testing.T) {
 		b.byTranscript = true
 		for i := range int64(300) {
 			f := testFrame(i, loud(i))
-			b.Push(&f, f.Energy())
+			push(b, f)
 		}
 		b.ConfirmTranscripts(c.n, c.written)
 		defer b.Free()

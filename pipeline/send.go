@@ -104,6 +104,7 @@ func (s *sender) rate() frame.Rate { return s.r.o.Rate / frame.Rate(s.unit) }
 func (r *run) sendTo(ctx context.Context, dst Sink) error {
 	s := newSender(r)
 	defer s.record()
+	defer s.giveBack()
 	err := s.sendAll(ctx, nil, func(p []byte, _ int64, _ time.Time) error {
 		if err := dst.WriteFrame((*frame.Frame)(p)); err != nil {
 			return fmt.Errorf("writing frame %d: %w", s.cursor, err)
@@ -123,6 +124,7 @@ func (r *run) sendTo(ctx context.Context, dst Sink) error {
 func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Session) error {
 	s := newSender(r)
 	defer s.record()
+	defer s.giveBack()
 	// Speech detection: for the timestamps, and for a service without
 	// segment ends, for the replay and the drain.
 	s.loudEnergy = frame.EnergyAt(quietDBFS)
@@ -131,8 +133,7 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	r.speech.window = r.o.Rate.FramesIn(max(forgetAfter, r.o.Replay))
 	if r.o.Reconnects > 0 {
 		r.place.keep = r.o.Rate.FramesIn(r.o.Replay) + 1
-		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay)
-		s.replay.arena = &r.frames
+		s.replay = newReplayBuffer(r.o.Rate, r.o.Replay, &r.frames)
 		s.replay.byTranscript = r.noEnds
 		defer s.replay.Free()
 	}
@@ -412,6 +413,16 @@ func (s *sender) release(buf *frame.Frame) {
 	if len(s.spare) == cap(s.spare) {
 		s.flush()
 	}
+}
+
+// giveBack gives the queue every buffer the sender holds, as it ends: the
+// run's slabs then all go back to the pool.
+func (s *sender) giveBack() {
+	if s.held != nil {
+		s.release(s.held)
+		s.held = nil
+	}
+	s.flush()
 }
 
 // flush gives every held buffer back. It never blocks: the free queue has
