@@ -147,7 +147,8 @@ type Held struct {
 	// Idle is the frame buffers that hold nothing, in the slabs of 32
 	// (32 KiB) in which each run takes memory for audio: at most 31 per
 	// slab the run holds, as a slab all of whose buffers are free leaves
-	// the run at once; in a steady stream, about a slab's worth.
+	// the run at once; in a steady stream, about a slab's worth. Slabs
+	// no run holds, kept for the next, are not counted.
 	Idle int64
 }
 
