@@ -53,13 +53,13 @@ import (
 // frames: the look-back over gapWindow costs no audio.
 //
 // Memory: the buffer keeps the frames Push is given, not copies, and gives
-// each back to its arena (the run's) as soon as no replay can need it. It holds at most
-// the last FramesIn(Replay)+1 frames, and of those only the ones a replay
-// may still need: from the session's start or, once a segment is
-// confirmed, from where a replay would start now or replayMargin before
-// the mark, whichever is earlier (a later Resume never starts before
-// either). It allocates only to grow its list of frames, and in Take when
-// the arena takes a slab.
+// each back to its arena (the run's) as soon as no replay can need it. It
+// holds at most the last FramesIn(Replay)+1 frames, and of those only the
+// ones a replay may still need: from the session's start or, once a
+// segment is confirmed, from where a replay would start now or
+// replayMargin before the mark, whichever is earlier (a later Resume never
+// starts before either). It allocates only to grow its list of frames, and
+// in Take when the arena takes a slab.
 type replayBuffer struct {
 	limit      int64 // the most frames held
 	window     int64 // gapWindow, in frames
