@@ -54,7 +54,6 @@ func newSlab() any { return new(slab) }
 type arena struct {
 	slabs []*slab
 	used  []uint64 // bit j of used[k] is set while slabs[k][j] is out
-	idle  int64    // buffers in, in slabs held
 }
 
 // get returns a frame buffer from the newest slab held, or from a slab it
@@ -68,13 +67,13 @@ func (a *arena) get() *frame.Frame {
 		u := a.used[k]
 		j := bits.TrailingZeros64(^u)
 		a.used[k] = u | 1<<j
-		a.count(-1)
+		held.idle.Add(-1)
 		return &a.slabs[k][j]
 	}
 	s := slabPool.Get().(*slab)
 	a.slabs = append(a.slabs, s)
 	a.used = append(a.used, 1)
-	a.count(slabFrames - 1)
+	held.idle.Add(slabFrames - 1)
 	return &s[0]
 }
 
@@ -95,12 +94,12 @@ func (a *arena) put(f *frame.Frame) bool {
 			panic(fmt.Sprintf("pipeline: frame buffer %d of slab %d given back twice, or not a buffer", off/frame.Size, k))
 		}
 		if a.used[k] &^= bit; a.used[k] != 0 {
-			a.count(1)
+			held.idle.Add(1)
 			return true
 		}
 		a.slabs = slices.Delete(a.slabs, k, k+1)
 		a.used = slices.Delete(a.used, k, k+1)
-		a.count(-(slabFrames - 1))
+		held.idle.Add(-(slabFrames - 1))
 		slabPool.Put(s)
 		return true
 	}
@@ -113,7 +112,7 @@ func (a *arena) put(f *frame.Frame) bool {
 // stage of the run failed to).
 func (a *arena) close() {
 	slabsDropped.Add(int64(len(a.slabs)))
-	a.count(-a.idle)
+	held.idle.Add(-a.idle())
 	clear(a.slabs)
 	a.slabs, a.used = a.slabs[:0], a.used[:0]
 }
@@ -122,10 +121,13 @@ func (a *arena) close() {
 // the tests.
 var slabsDropped atomic.Int64
 
-// count adds n to the buffers in, the arena's and the process's.
-func (a *arena) count(n int64) {
-	a.idle += n
-	held.idle.Add(n)
+// idle returns the buffers in, in the slabs held.
+func (a *arena) idle() int64 {
+	n := int64(len(a.slabs)) * slabFrames
+	for _, u := range a.used {
+		n -= int64(bits.OnesCount64(u))
+	}
+	return n
 }
 
 // held counts the frames the runs of the process hold, for HeldAudio.

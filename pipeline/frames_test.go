@@ -44,8 +44,8 @@ func TestArena(t *testing.T) {
 	}
 	check := func(what string, slabs int, idle int64) {
 		t.Helper()
-		if len(a.slabs) != slabs || a.idle != idle {
-			t.Fatalf("%s: %d slabs, %d buffers in; want %d, %d", what, len(a.slabs), a.idle, slabs, idle)
+		if len(a.slabs) != slabs || a.idle() != idle {
+			t.Fatalf("%s: %d slabs, %d buffers in; want %d, %d", what, len(a.slabs), a.idle(), slabs, idle)
 		}
 	}
 	check("97 out", 4, slabFrames-1)
@@ -108,8 +108,8 @@ func TestArenaClose(t *testing.T) {
 		t.Fatalf("%d buffers counted in, want %d", got, slabFrames-3)
 	}
 	a.close()
-	if got := held.idle.Load() - before; got != 0 || len(a.slabs) != 0 || a.idle != 0 {
-		t.Fatalf("after close: %d counted in (want 0), %d slabs, %d in", got, len(a.slabs), a.idle)
+	if got := held.idle.Load() - before; got != 0 || len(a.slabs) != 0 || a.idle() != 0 {
+		t.Fatalf("after close: %d counted in (want 0), %d slabs, %d in", got, len(a.slabs), a.idle())
 	}
 }
 
@@ -145,22 +145,22 @@ func TestArenaFollowsReplay(t *testing.T) {
 			b.Confirm(i - 10)
 		}
 		frames, _ := b.Held()
-		if int64(len(a.slabs))*slabFrames != frames+64+a.idle {
-			t.Fatalf("frame %d: %d slabs for %d frames held, the queue's 64 and %d idle", i, len(a.slabs), frames, a.idle)
+		if int64(len(a.slabs))*slabFrames != frames+64+a.idle() {
+			t.Fatalf("frame %d: %d slabs for %d frames held, the queue's 64 and %d idle", i, len(a.slabs), frames, a.idle())
 		}
-		if a.idle > mostIdle {
-			t.Fatalf("frame %d: %d buffers idle beside %d frames held and the queue's 64; want at most %d", i, a.idle, frames, mostIdle)
+		if a.idle() > mostIdle {
+			t.Fatalf("frame %d: %d buffers idle beside %d frames held and the queue's 64; want at most %d", i, a.idle(), frames, mostIdle)
 		}
-		seenIdle, seenFrames = max(seenIdle, a.idle), max(seenFrames, frames)
-		sumIdle += a.idle
+		seenIdle, seenFrames = max(seenIdle, a.idle()), max(seenFrames, frames)
+		sumIdle += a.idle()
 	}
 	t.Logf("at most %d buffers idle (%d on average), %d frames held", seenIdle, sumIdle/total, seenFrames)
 	b.ConfirmAll(b.n)
 	for _, f := range queue {
 		a.put(f)
 	}
-	if len(a.slabs) != 0 || a.idle != 0 {
-		t.Fatalf("with nothing held, the arena keeps %d slabs (%d buffers in)", len(a.slabs), a.idle)
+	if len(a.slabs) != 0 || a.idle() != 0 {
+		t.Fatalf("with nothing held, the arena keeps %d slabs (%d buffers in)", len(a.slabs), a.idle())
 	}
 	b.Free()
 }
