@@ -92,17 +92,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	speech = bytes.Repeat(speech, scaleLoops)
-	counts := scaleCounts
-	if s := os.Getenv("VACHANA_BENCH_STREAMS"); s != "" {
-		counts = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				b.Fatalf("VACHANA_BENCH_STREAMS=%q: want stream counts such as 100,1000", s)
-			}
-			counts = append(counts, n)
-		}
-	}
+	counts := benchStreamCounts(b)
 	peers := []string{"server", "drain"}
 	if s := os.Getenv("VACHANA_BENCH_PEERS"); s != "" {
 		peers = strings.Split(s, ",")
@@ -124,6 +114,24 @@ func BenchmarkScale(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchStreamCounts returns the stream counts VACHANA_BENCH_STREAMS lists,
+// or scaleCounts.
+func benchStreamCounts(b *testing.B) []int {
+	s := os.Getenv("VACHANA_BENCH_STREAMS")
+	if s == "" {
+		return scaleCounts
+	}
+	var counts []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			b.Fatalf("VACHANA_BENCH_STREAMS=%q: want stream counts such as 100,1000", s)
+		}
+		counts = append(counts, n)
+	}
+	return counts
 }
 
 func TestMain(m *testing.M) {

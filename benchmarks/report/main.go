@@ -15,6 +15,10 @@
 //     command per count of -ladder, in order, until a count does not hold
 //     (p99 over 2 ms, or a stream that ended behind real time), but at least
 //     up to 1 000 streams, where the client's CPU per frame is read;
+//   - the ladder of BenchmarkScaleFloor, a client that does little more
+//     than the floor's work (one event loop per core, one non-blocking
+//     write a frame), against the same peer: the ceiling under this code's
+//     ladder, with the same counts and the same rule;
 //   - the same ladder on the code before (-baseline, a commit), in a git
 //     worktree into which this tree's benchmark files (benchmarks/*_test.go)
 //     and test helpers (internal/testutil) are copied, so that the same
@@ -153,6 +157,15 @@ func scaleStep(peer, streams string) step {
 	return step{
 		env:  []string{"VACHANA_BENCH_PEERS=" + peer, "VACHANA_BENCH_STREAMS=" + streams},
 		args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkScale$", "-benchtime", "1x", "-count", "1", "-timeout", "90m"},
+	}
+}
+
+// floorStep runs BenchmarkScaleFloor for the stream counts listed in
+// streams.
+func floorStep(streams string) step {
+	return step{
+		env:  []string{"VACHANA_BENCH_STREAMS=" + streams},
+		args: []string{"test", "./benchmarks", "-run", "^$", "-bench", "^BenchmarkScaleFloor$", "-benchtime", "1x", "-count", "1", "-timeout", "90m"},
 	}
 }
 

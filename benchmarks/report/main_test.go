@@ -83,6 +83,15 @@ $ VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=1000 go test ./benchmarks -run
 $ VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=3000 go test ./benchmarks -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 1 -timeout 90m
 ` + scaleLine("peer=drain/streams=3000", "0 behind-streams 2000 p99-µs 8.0 cpu-µs/frame") + `$ VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=5000 go test ./benchmarks -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 1 -timeout 90m
 ` + scaleLine("peer=drain/streams=5000", "12 behind-streams 4000 p99-µs 8.0 cpu-µs/frame") + `# ladder: 5000 streams do not hold (p99 4000 µs, 12 streams behind)
+$ VACHANA_BENCH_STREAMS=100 go test ./benchmarks -run '^$' -bench '^BenchmarkScaleFloor$' -benchtime 1x -count 1 -timeout 90m
+BenchmarkScaleFloor/streams=100-2   1   33000000000 ns/op   0 behind-streams   30.1 cpu-µs/frame   40 p50-µs   500 p99-µs   3.2 server-cpu-µs/frame   0 stalled-writes
+# ladder: 100 streams hold (p99 500 µs, 0 streams behind)
+$ VACHANA_BENCH_STREAMS=1000 go test ./benchmarks -run '^$' -bench '^BenchmarkScaleFloor$' -benchtime 1x -count 1 -timeout 90m
+BenchmarkScaleFloor/streams=1000-2   1   33000000000 ns/op   0 behind-streams   8.44 cpu-µs/frame   40 p50-µs   1200 p99-µs   3.2 server-cpu-µs/frame   2 stalled-writes
+# ladder: 1000 streams hold (p99 1200 µs, 0 streams behind)
+$ VACHANA_BENCH_STREAMS=3000 go test ./benchmarks -run '^$' -bench '^BenchmarkScaleFloor$' -benchtime 1x -count 1 -timeout 90m
+BenchmarkScaleFloor/streams=3000-2   1   33000000000 ns/op   0 behind-streams   7.5 cpu-µs/frame   40 p50-µs   2500 p99-µs   3.2 server-cpu-µs/frame   0 stalled-writes
+# ladder: 3000 streams do not hold (p99 2500 µs, 0 streams behind)
 # baseline 562f238c00a11cef95defbc5914187569ecf2d0f tests: one TestReadErrorIsReported covers the mono decoder
 $ (at 562f238) VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=100 go test ./benchmarks -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 1 -timeout 90m
 ` + scaleLine("peer=drain/streams=100", "0 behind-streams 400 p99-µs 40 cpu-µs/frame") + `$ (at 562f238) VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=700 go test ./benchmarks -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 1 -timeout 90m
@@ -132,7 +141,7 @@ func TestTablesAndSummary(t *testing.T) {
 	for _, want := range []string{
 		"Measured 2026-12-01 (31m0s)",
 		"\nVACHANA_BENCH_PEERS=server VACHANA_BENCH_STREAMS=100,1000 go test ./benchmarks",
-		"\nfor n in 100 1000 3000 5000; do " + ladder + "\n# the code before, at 562f238, in a git worktree with benchmarks/*_test.go and internal/testutil from this tree:\nfor n in 100 700 1000; do " + ladder + "\n```",
+		"\nfor n in 100 1000 3000 5000; do " + ladder + "\nfor n in 100 1000 3000; do VACHANA_BENCH_STREAMS=$n go test ./benchmarks -run '^$' -bench '^BenchmarkScaleFloor$' -benchtime 1x -count 1 -timeout 90m; done\n# the code before, at 562f238, in a git worktree with benchmarks/*_test.go and internal/testutil from this tree:\nfor n in 100 700 1000; do " + ladder + "\n```",
 		"### Many streams against the reference server (one run each)\n\nN paced streams in one process",
 		"than their 32 s of audio once the machine cannot keep up. Resident memory and heap+stack are taken 8 s in, after a garbage collection. Here the peer is the reference server,",
 		"| streams | p50 µs | p99 µs | max µs | worst \\|drift\\| µs | streams behind | sender's p99 µs (median stream) | frames > 1 ms late | client CPU % of a core per stream | client CPU µs per frame | server CPU µs per frame |",
@@ -145,6 +154,10 @@ func TestTablesAndSummary(t *testing.T) {
 		"| peer | streams | heap+stack KiB | replay KiB | read-ahead KiB | idle frame buffers KiB | WebSocket KiB | stacks KiB | other KiB | RSS KiB |\n|---|",
 		"| reference server | 100 | 140 | 90 | 10 | 5 | 20 | 8 | 12 | 400 |",
 		"costs 7.0 µs of CPU here",
+		"### A client that does only the floor's work, against the drain-only peer (one run each)",
+		"| streams | p50 µs | p99 µs | max µs | worst \\|drift\\| µs | streams behind | sender's p99 µs (median stream) | client CPU µs per frame | peer CPU µs per frame | writes not taken whole at once |",
+		"| 1000 | 40 | 1200 | – | – | 0 | – | 8.4 | 3.2 | 2 |",
+		"A client that does only the floor's work, one event loop per core (BenchmarkScaleFloor), costs 8.4 µs per frame at 1 000 streams (1.2 × the floor) and holds 1 000 streams.",
 		"At 1 000 streams the client's CPU per frame is 9.8 µs against the drain-only peer (1.4 × the floor) and 12.3 µs against the reference server (1.8 × the floor).",
 		"Against the drain-only peer, with p99 ≤ 2 ms and no stream behind, this code holds 3 000 streams, the code before (562f238) 700 streams: 4.3 × as many.",
 		"At 1 000 streams against the reference server the client holds 150 KiB of heap and stacks per stream.",
@@ -230,12 +243,12 @@ func TestCapacity(t *testing.T) {
 	} {
 		r := results{}
 		r.parse(c.out)
-		n, all, ok := r.capacity("drain")
+		n, all, ok := r.capacity(r.scaleRuns("drain"))
 		if n != c.n || all != c.all || ok != c.ok {
 			t.Errorf("%s: got %d, %v, %v; want %d, %v, %v", c.name, n, all, ok, c.n, c.all, c.ok)
 		}
 		if ok {
-			if got := held(r, n, all); got != c.held {
+			if got := held(r.scaleRuns("drain"), n, all); got != c.held {
 				t.Errorf("%s: got %q, want %q", c.name, got, c.held)
 			}
 		}
@@ -341,7 +354,8 @@ func copyFileText(path, text string) error {
 
 // fakeGo is a go command for the ladders: the output of BenchmarkScale
 // against the drain-only peer for $VACHANA_BENCH_STREAMS, with a p99 of 2 µs
-// per stream here and 4 in a baseline's worktree; "go test -c" fails when
+// per stream here and 4 in a baseline's worktree, or of
+// BenchmarkScaleFloor, with half that p99; "go test -c" fails when
 // $FAKE_BUILD_FAILS is set.
 const fakeGo = `#!/bin/sh
 case " $* " in
@@ -354,7 +368,10 @@ case "$PWD" in
 *vachana-baseline-*) p99=$((n * 4));;
 *) p99=$((n * 2));;
 esac
-echo "BenchmarkScale/peer=drain/streams=$n-2   1   32000000000 ns/op   $p99 p99-µs   0 behind-streams"
+case " $* " in
+*BenchmarkScaleFloor*) echo "BenchmarkScaleFloor/streams=$n-2   1   32000000000 ns/op   $((p99 / 2)) p99-µs   0 behind-streams";;
+*) echo "BenchmarkScale/peer=drain/streams=$n-2   1   32000000000 ns/op   $p99 p99-µs   0 behind-streams";;
+esac
 `
 
 // fakeRepo makes a git repository of one commit with a benchmark file and
@@ -400,7 +417,10 @@ func TestLadders(t *testing.T) {
 	r := &runner{ctx: context.Background(), log: io.Discard, partial: filepath.Join(t.TempDir(), "raw.partial")}
 	r.note("# 2026-12-01T20:00:00Z 2 cores (fake)")
 	ladder := []int{100, 300, 500, 700, 1000, 1500, 2000}
-	if err := r.ladder(ladder, leastLadder, root, ""); err != nil {
+	if err := r.ladder(ladder, leastLadder, drainLadder, root, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ladder(ladder, leastLadder, floorLadder, root, ""); err != nil {
 		t.Fatal(err)
 	}
 	dir, remove, err := checkout(context.Background(), root, *c, io.Discard)
@@ -417,7 +437,8 @@ func TestLadders(t *testing.T) {
 	for _, want := range []string{
 		"\n$ VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=1500 go test ./benchmarks",
 		"\n# ladder: 1000 streams hold (p99 2000 µs, 0 streams behind)\n",
-		"\n# ladder: 1500 streams do not hold (p99 3000 µs, 0 streams behind)\n# baseline " + c.hash + " the code before\n",
+		"\n# ladder: 1500 streams do not hold (p99 3000 µs, 0 streams behind)\n$ VACHANA_BENCH_STREAMS=100 go test ./benchmarks -run '^$' -bench '^BenchmarkScaleFloor$'",
+		"\n# ladder: 2000 streams hold (p99 2000 µs, 0 streams behind)\n# baseline " + c.hash + " the code before\n",
 		"\n$ (at " + c.short + ") VACHANA_BENCH_PEERS=drain VACHANA_BENCH_STREAMS=700 go test ./benchmarks",
 		"\n# ladder: 700 streams do not hold (p99 2800 µs, 0 streams behind)\n",
 	} {
@@ -425,14 +446,17 @@ func TestLadders(t *testing.T) {
 			t.Errorf("raw output lacks %q:\n%s", want, raw)
 		}
 	}
-	if strings.Contains(raw, "VACHANA_BENCH_STREAMS=2000") || strings.Contains(raw, "VACHANA_BENCH_STREAMS=1000 go test ./benchmarks -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 1 -timeout 90m\nBenchmarkScale/peer=drain/streams=1000-2   1   32000000000 ns/op   4000") {
+	if strings.Contains(raw, "PEERS=drain VACHANA_BENCH_STREAMS=2000") || strings.Contains(raw, "VACHANA_BENCH_STREAMS=1000 go test ./benchmarks -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 1 -timeout 90m\nBenchmarkScale/peer=drain/streams=1000-2   1   32000000000 ns/op   4000") {
 		t.Errorf("a ladder went on after a count that did not hold:\n%s", raw)
 	}
 	p := parseRaw(raw)
-	if n, _, _ := p.cur.capacity("drain"); n != 1000 {
+	if n, _, _ := p.cur.capacity(p.cur.scaleRuns("drain")); n != 1000 {
 		t.Errorf("this code holds %d, want 1000", n)
 	}
-	if n, _, _ := p.base.capacity("drain"); n != 500 {
+	if n, all, _ := p.cur.capacity(p.cur.floorRuns()); n != 2000 || !all {
+		t.Errorf("the floor's client holds %d (all: %v), want every count, up to 2000", n, all)
+	}
+	if n, _, _ := p.base.capacity(p.base.scaleRuns("drain")); n != 500 {
 		t.Errorf("the code before holds %d, want 500", n)
 	}
 	checkRemoved(t, root)

@@ -210,6 +210,9 @@ func scaleName(peer string, n int) string {
 	return fmt.Sprintf("Scale/peer=%s/streams=%d", peer, n)
 }
 
+// floorName is the name of BenchmarkScaleFloor's run of n streams.
+func floorName(n int) string { return fmt.Sprintf("ScaleFloor/streams=%d", n) }
+
 // oldScale is the prefix of BenchmarkScale's runs before it had peers: all
 // against the reference server.
 const oldScale = "Scale/streams="
@@ -223,15 +226,27 @@ type scaleRun struct {
 // scaleRuns returns the runs of BenchmarkScale against peer, in order of
 // stream count; against "server", the runs of before it had peers too.
 func (r results) scaleRuns(peer string) []scaleRun {
+	prefixes := []string{"Scale/peer=" + peer + "/streams="}
+	if peer == "server" {
+		prefixes = append(prefixes, oldScale)
+	}
+	return r.runs(prefixes...)
+}
+
+// floorRuns returns the runs of BenchmarkScaleFloor, in order of stream
+// count.
+func (r results) floorRuns() []scaleRun { return r.runs("ScaleFloor/streams=") }
+
+// runs returns the runs whose names are one of prefixes and a stream
+// count, in order of stream count.
+func (r results) runs(prefixes ...string) []scaleRun {
 	var runs []scaleRun
-	prefix := "Scale/peer=" + peer + "/streams="
 	for name := range r {
-		s, ok := strings.CutPrefix(name, prefix)
-		if !ok && peer == "server" {
-			s, ok = strings.CutPrefix(name, oldScale)
-		}
-		if n, err := strconv.Atoi(s); ok && err == nil {
-			runs = append(runs, scaleRun{n, name})
+		for _, prefix := range prefixes {
+			s, ok := strings.CutPrefix(name, prefix)
+			if n, err := strconv.Atoi(s); ok && err == nil {
+				runs = append(runs, scaleRun{n, name})
+			}
 		}
 	}
 	slices.SortFunc(runs, func(a, b scaleRun) int { return a.n - b.n })
@@ -240,7 +255,12 @@ func (r results) scaleRuns(peer string) []scaleRun {
 
 // scaleGet returns the median of unit in the run of n streams against peer.
 func (r results) scaleGet(peer string, n int, unit string) (float64, error) {
-	for _, s := range r.scaleRuns(peer) {
+	return r.runGet(r.scaleRuns(peer), n, unit)
+}
+
+// runGet returns the median of unit in the run of n streams among runs.
+func (r results) runGet(runs []scaleRun, n int, unit string) (float64, error) {
+	for _, s := range runs {
 		if s.n == n {
 			return r.get(s.name, unit)
 		}
@@ -248,11 +268,10 @@ func (r results) scaleGet(peer string, n int, unit string) (float64, error) {
 	return 0, errMissing
 }
 
-// capacity returns the largest stream count against peer that holds (see
+// capacity returns the largest stream count among runs that holds (see
 // [results.holds]) below the first that does not. all is set when every
 // count holds; ok is false when there is no run at all.
-func (r results) capacity(peer string) (n int, all, ok bool) {
-	runs := r.scaleRuns(peer)
+func (r results) capacity(runs []scaleRun) (n int, all, ok bool) {
 	for _, s := range runs {
 		if held, _ := r.holds(s.name); !held {
 			return n, false, true

@@ -55,7 +55,10 @@ func measure(ctx context.Context, c config, log io.Writer) (err error) {
 			return err
 		}
 	}
-	if err := r.ladder(c.ladder, leastLadder, "", ""); err != nil {
+	if err := r.ladder(c.ladder, leastLadder, drainLadder, "", ""); err != nil {
+		return err
+	}
+	if err := r.ladder(c.ladder, leastLadder, floorLadder, "", ""); err != nil {
 		return err
 	}
 	if base != nil {
@@ -122,17 +125,31 @@ func (r *runner) run(s step, dir, at string) (string, error) {
 // smaller one does not hold: the client's CPU per frame is read there.
 const leastLadder = 1000
 
-// ladder runs BenchmarkScale against the drain-only peer for each count in
-// turn, one command each, and stops as [climb] says.
-func (r *runner) ladder(counts []int, least int, dir, at string) error {
+// kind is a ladder's benchmark: its command and the name of its run for a
+// count.
+type kind struct {
+	step func(streams string) step
+	name func(n int) string
+}
+
+var (
+	// drainLadder is BenchmarkScale against the drain-only peer.
+	drainLadder = kind{func(s string) step { return scaleStep("drain", s) }, func(n int) string { return scaleName("drain", n) }}
+	// floorLadder is BenchmarkScaleFloor, which has no other peer.
+	floorLadder = kind{floorStep, floorName}
+)
+
+// ladder runs the benchmark of k for each count in turn, one command each,
+// and stops as [climb] says.
+func (r *runner) ladder(counts []int, least int, k kind, dir, at string) error {
 	return climb(counts, least, func(n int) (bool, error) {
-		out, err := r.run(scaleStep("drain", strconv.Itoa(n)), dir, at)
+		out, err := r.run(k.step(strconv.Itoa(n)), dir, at)
 		if err != nil {
 			return false, err
 		}
 		res := results{}
 		res.parse(out)
-		ok, why := res.holds(scaleName("drain", n))
+		ok, why := res.holds(k.name(n))
 		verdict := "hold"
 		if !ok {
 			verdict = "do not hold"
@@ -254,7 +271,7 @@ func checkout(ctx context.Context, root string, c commit, log io.Writer) (dir st
 // [checkout], and marks its commands in the raw output.
 func (r *runner) baseline(dir string, c commit, counts []int) error {
 	r.note(fmt.Sprintf("# baseline %s %s", c.hash, c.subject))
-	return r.ladder(counts, 0, dir, c.short)
+	return r.ladder(counts, 0, drainLadder, dir, c.short)
 }
 
 // overlaySources are what [overlay] copies: the benchmark files (a glob)

@@ -1,0 +1,349 @@
+//go:build linux
+
+package benchmarks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/vachana-pipe/vachana-pipe/frame"
+	"github.com/vachana-pipe/vachana-pipe/internal/clock"
+	"github.com/vachana-pipe/vachana-pipe/pipeline"
+)
+
+// floorTick is how often a loop of BenchmarkScaleFloor wakes. The period of
+// a frame (32 ms at 16 kHz) is a whole number of ticks, so each stream's
+// frames leave at the same phase of the tick grid: the rounding delays
+// every frame of a stream alike and adds no jitter.
+const floorTick = time.Millisecond
+
+// BenchmarkScaleFloor is BenchmarkScale against the drain-only peer for a
+// client that does little more than the floor's work: no pipeline, no
+// goroutine per stream, no coder/websocket. Each stream is a WebSocket
+// connection upgraded by hand, whose socket is then written outside Go's
+// poller; one loop goroutine per CPU wakes every floorTick on the shared
+// kernel timer that pacers sleep on (internal/clock's Precise), and writes
+// every frame then due with one non-blocking write(2): the frame's audio
+// copied and masked, with a fresh key, into one buffer. The streams, their
+// start times spread over one second, their frames (the speech sample
+// twice and 1 s of silence), the peer and the metrics are BenchmarkScale's,
+// so that the two ladders compare: this one measures what a client built as
+// such an event loop could carry on this machine, the ceiling under
+// BenchmarkScale's. It does not read the source, keep a replay buffer or
+// read events. Also reported: the writes the socket did not take whole at
+// once (stalled-writes; the loop finishes them in a spin of at most a
+// second).
+//
+// VACHANA_BENCH_STREAMS picks the counts, as for BenchmarkScale.
+func BenchmarkScaleFloor(b *testing.B) {
+	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
+	if err != nil {
+		b.Fatal(err)
+	}
+	speech = bytes.Repeat(speech, scaleLoops)
+	for _, n := range benchStreamCounts(b) {
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+			if err := raiseFileLimit(uint64(2*n) + 256); err != nil {
+				b.Skipf("%d streams need %d file descriptors: %v", n, 2*n+256, err)
+			}
+			for b.Loop() {
+				floorOnce(b, n, speech)
+			}
+		})
+	}
+}
+
+// floorConn is one stream of BenchmarkScaleFloor: its connection, kept
+// for the close handshake, and a duplicate of its socket, non-blocking,
+// that the loop writes to.
+type floorConn struct {
+	c  net.Conn
+	br *bufio.Reader
+	fd int
+
+	offset time.Duration          // its start, from the first stream's
+	due    int64                  // CLOCK_MONOTONIC ns of its next frame
+	sent   int                    // frames written
+	rec    *frame.CadenceRecorder // the times of the writes
+	done   bool
+}
+
+func floorOnce(b *testing.B, n int, speech []byte) {
+	srv, err := startScaleServer(drainPeerRole)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	u, err := url.Parse(srv.Line)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conns := make([]*floorConn, n)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				unix.Close(c.fd)
+				c.c.Close()
+			}
+		}
+	}()
+	var dials errgroup.Group
+	dials.SetLimit(64)
+	for i := range conns {
+		dials.Go(func() error {
+			c, err := dialFloor(u.Host)
+			conns[i] = c
+			return err
+		})
+	}
+	if err := dials.Wait(); err != nil {
+		b.Fatalf("opening %d sessions: %v", n, err)
+	}
+	for i, c := range conns {
+		c.offset = time.Duration(i) * time.Second / time.Duration(n)
+		c.rec = frame.NewCadenceRecorder(frame.Rate16k)
+	}
+	want := (len(speech)+frame.Size-1)/frame.Size + int(frame.Rate16k.FramesIn(pipeline.DefaultTailSilence))
+	if err := srv.send("go"); err != nil {
+		b.Fatal(err)
+	}
+
+	cpu0 := cpuTime()
+	start := time.Now().Add(10 * time.Millisecond)
+	loops := runtime.GOMAXPROCS(0)
+	var stalls [64]int
+	var g errgroup.Group
+	for l := range loops {
+		var own []*floorConn
+		for i := l; i < n; i += loops {
+			own = append(own, conns[i])
+		}
+		g.Go(func() error { return floorLoop(own, start, speech, want, &stalls[l]) })
+	}
+	err = g.Wait()
+	cpu := cpuTime() - cpu0
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The close handshake: the peer answers each close frame.
+	for _, c := range conns {
+		c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.br.Discard(4); err != nil {
+			b.Fatalf("reading the answer to a close frame: %v", err)
+		}
+	}
+	res, err := srv.finish(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	switch {
+	case res.Err != "":
+		b.Fatal(res.Err)
+	case res.Sessions != n || res.Frames != n*want || res.SizeViolations != 0 || res.Errors != 0:
+		b.Fatalf("the peer saw %d sessions, %d frames (want %d), %d size violations, %d broken sessions",
+			res.Sessions, res.Frames, n*want, res.SizeViolations, res.Errors)
+	}
+	var stalled int
+	for _, s := range stalls {
+		stalled += s
+	}
+	b.ReportMetric(us(res.P50), "p50-µs")
+	b.ReportMetric(us(res.P99), "p99-µs")
+	b.ReportMetric(us(res.Max), "max-µs")
+	b.ReportMetric(us(res.Drift), "drift-µs")
+	b.ReportMetric(float64(res.Behind), "behind-streams")
+	b.ReportMetric(us(cpu)/float64(n*want), "cpu-µs/frame")
+	b.ReportMetric(us(res.CPU)/float64(n*want), "server-cpu-µs/frame")
+	b.ReportMetric(float64(stalled), "stalled-writes")
+	p99s := make([]time.Duration, 0, n)
+	for _, c := range conns {
+		p99s = append(p99s, c.rec.Cadence().P99)
+	}
+	slices.Sort(p99s)
+	b.ReportMetric(us(p99s[len(p99s)/2]), "sender-p99-µs")
+}
+
+// floorLoop sends every frame of its streams at its due time, rounded up
+// to floorTick, and a close frame after the last; the caller joins it.
+func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stalls *int) error {
+	var clk clock.Precise
+	for _, c := range own {
+		c.due = int64(c.offset)
+	}
+	period := int64(frame.Rate16k.FrameDuration())
+	rng := mrand.NewChaCha8(seed())
+	var buf [8 + frame.Size]byte
+	left := len(own)
+	for tick := int64(0); left > 0; tick += int64(floorTick) {
+		if err := clk.SleepUntil(context.Background(), start.Add(time.Duration(tick)), 0); err != nil {
+			return err
+		}
+		for _, c := range own {
+			if c.done || c.due > tick {
+				continue
+			}
+			var payload []byte
+			if at := c.sent * frame.Size; at < len(speech) {
+				payload = speech[at:min(at+frame.Size, len(speech))]
+			}
+			c.rec.Add(time.Now())
+			msg := maskedFrame(buf[:0], 0x82, uint32(rng.Uint64()), payload, frame.Size)
+			if err := writeAll(c.fd, msg, stalls); err != nil {
+				return fmt.Errorf("frame %d: %w", c.sent, err)
+			}
+			c.sent++
+			c.due += period
+			if c.sent == want {
+				status := []byte{0x03, 0xe8} // 1000, normal closure
+				if err := writeAll(c.fd, maskedFrame(buf[:0], 0x88, uint32(rng.Uint64()), status, len(status)), stalls); err != nil {
+					return fmt.Errorf("the close frame: %w", err)
+				}
+				c.done = true
+				left--
+			}
+		}
+	}
+	return nil
+}
+
+// maskedFrame appends to b a final client frame with first byte b0 and
+// size bytes of payload (zero beyond len(p)), masked with key.
+func maskedFrame(b []byte, b0 byte, key uint32, p []byte, size int) []byte {
+	b = appendHeader(b, b0, 0x80, size)
+	b = binary.LittleEndian.AppendUint32(b, key)
+	at := len(b)
+	b = append(b, p...)
+	b = append(b, make([]byte, size-len(p))...)
+	body := b[at:]
+	k := uint64(key) | uint64(key)<<32
+	i := 0
+	for ; i+8 <= len(body); i += 8 {
+		binary.LittleEndian.PutUint64(body[i:], binary.LittleEndian.Uint64(body[i:])^k)
+	}
+	for ; i < len(body); i++ {
+		body[i] ^= byte(key >> (8 * (i & 3)))
+	}
+	return b
+}
+
+// writeAll writes b to the non-blocking socket fd; a write the socket does
+// not take whole at once counts in stalls and is finished in a spin, for a
+// second at most.
+func writeAll(fd int, b []byte, stalls *int) error {
+	var since time.Time
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		switch {
+		case err == unix.EAGAIN || err == unix.EINTR:
+			n = 0
+		case err != nil:
+			return err
+		}
+		b = b[n:]
+		if len(b) == 0 {
+			break
+		}
+		if since.IsZero() {
+			since = time.Now()
+			*stalls++
+		} else if time.Since(since) > time.Second {
+			return errors.New("the socket took nothing for a second: the peer stopped reading")
+		}
+	}
+	return nil
+}
+
+func seed() (s [32]byte) {
+	rand.Read(s[:])
+	return s
+}
+
+// dialFloor opens one WebSocket session to the drain-only peer at host by
+// hand and reads its connected event.
+func dialFloor(host string) (*floorConn, error) {
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	fc, err := upgradeFloor(c, host)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return fc, nil
+}
+
+func upgradeFloor(c net.Conn, host string) (*floorConn, error) {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	var k [16]byte
+	rand.Read(k[:])
+	key := base64.StdEncoding.EncodeToString(k[:])
+	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+		"\r\nSec-WebSocket-Version: 13\r\nx-api-key: bench\r\nx-sample-rate: 16000\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to the upgrade: %w", err)
+	}
+	sum := sha1.Sum([]byte(key + wsGUID))
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
+		return nil, fmt.Errorf("the upgrade was refused: %s", resp.Status)
+	}
+	var h [4]byte
+	if _, err := io.ReadFull(br, h[:2]); err != nil {
+		return nil, fmt.Errorf("reading the connected event: %w", err)
+	}
+	size := int(h[1] & 0x7f)
+	if size == 126 {
+		if _, err := io.ReadFull(br, h[2:4]); err != nil {
+			return nil, fmt.Errorf("reading the connected event: %w", err)
+		}
+		size = int(binary.BigEndian.Uint16(h[2:4]))
+	}
+	if h[0] != 0x80|opText || size > 125 && h[1]&0x7f != 126 {
+		return nil, fmt.Errorf("the first frame is not a connected event: % x", h)
+	}
+	if _, err := br.Discard(size); err != nil {
+		return nil, fmt.Errorf("reading the connected event: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &floorConn{c: c, br: br, fd: fd}, nil
+}
