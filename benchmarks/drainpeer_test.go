@@ -236,6 +236,20 @@ func headerHas(h http.Header, name, token string) bool {
 // watch, non-blocking, with SO_TIMESTAMPNS on. The caller closes c, which
 // takes the original out of the poller and leaves the socket open.
 func detach(c *net.TCPConn) (int, error) {
+	fd, err := duplicate(c)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("turning on receive timestamps (SO_TIMESTAMPNS): %w", err)
+	}
+	return fd, nil
+}
+
+// duplicate returns a duplicate of c's socket, non-blocking, that Go's
+// poller does not watch: reads and writes on it are plain system calls.
+func duplicate(c *net.TCPConn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -250,10 +264,6 @@ func detach(c *net.TCPConn) (int, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("making the socket non-blocking: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("turning on receive timestamps (SO_TIMESTAMPNS): %w", err)
 	}
 	return fd, nil
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -41,18 +42,21 @@ const floorTick = time.Millisecond
 // client that does little more than the floor's work: no pipeline, no
 // goroutine per stream, no coder/websocket. Each stream is a WebSocket
 // connection upgraded by hand, whose socket is then written outside Go's
-// poller; one loop goroutine per CPU wakes every floorTick on the shared
-// kernel timer that pacers sleep on (internal/clock's Precise), and writes
-// every frame then due with one non-blocking write(2): the frame's audio
-// copied and masked, with a fresh key, into one buffer. The streams, their
-// start times spread over one second, their frames (the speech sample
-// twice and 1 s of silence), the peer and the metrics are BenchmarkScale's,
-// so that the two ladders compare: this one measures what a client built as
+// poller. One loop goroutine per CPU owns a block of consecutive streams;
+// it sleeps on the shared kernel timer that pacers sleep on (internal/clock's
+// Precise) until the next tick (floorTick) at which one of them is due, and
+// writes every frame then due with one non-blocking write(2): the frame's
+// audio copied and masked, with a fresh key, into one buffer. The streams,
+// their start times spread over one second, their frames (the speech sample
+// twice and 1 s of silence) and the peer are BenchmarkScale's, and so are
+// the metrics it shares with it (deviation, drift, streams behind, the
+// sender's p99, CPU per frame from "go" to the last close handshake), so
+// that the two ladders compare: this one measures what a client built as
 // such an event loop could carry on this machine, the ceiling under
 // BenchmarkScale's. It does not read the source, keep a replay buffer or
 // read events. Also reported: the writes the socket did not take whole at
-// once (stalled-writes; the loop finishes them in a spin of at most a
-// second).
+// once (stalled-writes; the loop waits for room with poll(2), and fails
+// after 10 s without progress).
 //
 // VACHANA_BENCH_STREAMS picks the counts, as for BenchmarkScale.
 func BenchmarkScaleFloor(b *testing.B) {
@@ -82,7 +86,7 @@ type floorConn struct {
 	fd int
 
 	offset time.Duration          // its start, from the first stream's
-	due    int64                  // CLOCK_MONOTONIC ns of its next frame
+	due    int64                  // its next frame's time, in ns from the first tick
 	sent   int                    // frames written
 	rec    *frame.CadenceRecorder // the times of the writes
 	done   bool
@@ -130,28 +134,31 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 
 	cpu0 := cpuTime()
 	start := time.Now().Add(10 * time.Millisecond)
-	loops := runtime.GOMAXPROCS(0)
-	var stalls [64]int
+	// Each loop owns a block of streams whose starts follow each other, so
+	// that the streams due at a tick are spread over the loops.
+	loops := min(runtime.GOMAXPROCS(0), n)
+	stalls := make([]int, loops)
 	var g errgroup.Group
 	for l := range loops {
-		var own []*floorConn
-		for i := l; i < n; i += loops {
-			own = append(own, conns[i])
-		}
+		own := conns[l*n/loops : (l+1)*n/loops]
 		g.Go(func() error { return floorLoop(own, start, speech, want, &stalls[l]) })
 	}
-	err = g.Wait()
-	cpu := cpuTime() - cpu0
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		b.Fatal(err)
 	}
-	// The close handshake: the peer answers each close frame.
+	// The close handshake: the peer answers each close frame with its
+	// status.
 	for _, c := range conns {
 		c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.br.Discard(4); err != nil {
+		var answer [4]byte
+		if _, err := io.ReadFull(c.br, answer[:]); err != nil {
 			b.Fatalf("reading the answer to a close frame: %v", err)
 		}
+		if answer != [4]byte{0x88, 2, 0x03, 0xe8} {
+			b.Fatalf("the peer answered a close frame with % x, want 88 02 03 e8", answer)
+		}
 	}
+	cpu := cpuTime() - cpu0
 	res, err := srv.finish(n)
 	if err != nil {
 		b.Fatal(err)
@@ -184,35 +191,39 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 }
 
 // floorLoop sends every frame of its streams at its due time, rounded up
-// to floorTick, and a close frame after the last; the caller joins it.
+// to floorTick, and a close frame after the last; the caller joins it. It
+// sleeps until the next tick at which a frame is due.
 func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stalls *int) error {
 	var clk clock.Precise
 	for _, c := range own {
 		c.due = int64(c.offset)
 	}
-	period := int64(frame.Rate16k.FrameDuration())
+	period, tickNs := int64(frame.Rate16k.FrameDuration()), int64(floorTick)
 	rng := mrand.NewChaCha8(seed())
 	var buf [8 + frame.Size]byte
 	left := len(own)
-	for tick := int64(0); left > 0; tick += int64(floorTick) {
+	for tick := int64(0); left > 0; {
 		if err := clk.SleepUntil(context.Background(), start.Add(time.Duration(tick)), 0); err != nil {
 			return err
 		}
+		next := int64(math.MaxInt64)
 		for _, c := range own {
-			if c.done || c.due > tick {
+			if c.done {
 				continue
 			}
-			var payload []byte
-			if at := c.sent * frame.Size; at < len(speech) {
-				payload = speech[at:min(at+frame.Size, len(speech))]
+			if c.due <= tick {
+				var payload []byte
+				if at := c.sent * frame.Size; at < len(speech) {
+					payload = speech[at:min(at+frame.Size, len(speech))]
+				}
+				c.rec.Add(time.Now())
+				msg := maskedFrame(buf[:0], 0x82, uint32(rng.Uint64()), payload, frame.Size)
+				if err := writeAll(c.fd, msg, stalls); err != nil {
+					return fmt.Errorf("frame %d: %w", c.sent, err)
+				}
+				c.sent++
+				c.due += period
 			}
-			c.rec.Add(time.Now())
-			msg := maskedFrame(buf[:0], 0x82, uint32(rng.Uint64()), payload, frame.Size)
-			if err := writeAll(c.fd, msg, stalls); err != nil {
-				return fmt.Errorf("frame %d: %w", c.sent, err)
-			}
-			c.sent++
-			c.due += period
 			if c.sent == want {
 				status := []byte{0x03, 0xe8} // 1000, normal closure
 				if err := writeAll(c.fd, maskedFrame(buf[:0], 0x88, uint32(rng.Uint64()), status, len(status)), stalls); err != nil {
@@ -220,14 +231,21 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 				}
 				c.done = true
 				left--
+				continue
 			}
+			next = min(next, c.due)
 		}
+		// The next tick at which a frame is due; a stream behind (due
+		// before it) sends one frame a tick until it has caught up.
+		tick = max(tick+tickNs, (next+tickNs-1)/tickNs*tickNs)
 	}
 	return nil
 }
 
-// maskedFrame appends to b a final client frame with first byte b0 and
-// size bytes of payload (zero beyond len(p)), masked with key.
+// maskedFrame appends to b a client frame whose first byte (FIN, RSV,
+// opcode) is b0, with size bytes of payload, p then zeros (size must be at
+// least len(p)), masked with key: its bytes, little-endian, are the
+// frame's masking key.
 func maskedFrame(b []byte, b0 byte, key uint32, p []byte, size int) []byte {
 	b = appendHeader(b, b0, 0x80, size)
 	b = binary.LittleEndian.AppendUint32(b, key)
@@ -246,11 +264,12 @@ func maskedFrame(b []byte, b0 byte, key uint32, p []byte, size int) []byte {
 	return b
 }
 
-// writeAll writes b to the non-blocking socket fd; a write the socket does
-// not take whole at once counts in stalls and is finished in a spin, for a
-// second at most.
+// writeAll writes b to the non-blocking socket fd. A write the socket does
+// not take whole at once counts in stalls, and the rest waits for room with
+// poll(2); ten seconds without progress fail it.
 func writeAll(fd int, b []byte, stalls *int) error {
-	var since time.Time
+	stalled := false
+	last := time.Now()
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		switch {
@@ -263,12 +282,17 @@ func writeAll(fd int, b []byte, stalls *int) error {
 		if len(b) == 0 {
 			break
 		}
-		if since.IsZero() {
-			since = time.Now()
-			*stalls++
-		} else if time.Since(since) > time.Second {
-			return errors.New("the socket took nothing for a second: the peer stopped reading")
+		if n > 0 {
+			last = time.Now()
+		} else if time.Since(last) > 10*time.Second {
+			return errors.New("the socket took nothing for 10 s: the peer stopped reading")
 		}
+		if !stalled {
+			stalled = true
+			*stalls++
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		unix.Poll(pfd, 10) // ms; EINTR or a timeout: try the write again
 	}
 	return nil
 }
@@ -293,6 +317,11 @@ func dialFloor(host string) (*floorConn, error) {
 	return fc, nil
 }
 
+// upgradeFloor upgrades c, a connection to the drain-only peer at host, to
+// a WebSocket session as the Vachana client would (any key and rate the
+// peer accepts), checks the answer, reads the connected event the peer
+// sends first, and returns the session with a duplicate of its socket for
+// the loop's writes.
 func upgradeFloor(c net.Conn, host string) (*floorConn, error) {
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	var k [16]byte
@@ -323,27 +352,34 @@ func upgradeFloor(c net.Conn, host string) (*floorConn, error) {
 		}
 		size = int(binary.BigEndian.Uint16(h[2:4]))
 	}
-	if h[0] != 0x80|opText || size > 125 && h[1]&0x7f != 126 {
+	if h[0] != 0x80|opText || h[1]&0x80 != 0 || h[1]&0x7f == 127 {
 		return nil, fmt.Errorf("the first frame is not a connected event: % x", h)
 	}
 	if _, err := br.Discard(size); err != nil {
 		return nil, fmt.Errorf("reading the connected event: %w", err)
 	}
 	c.SetDeadline(time.Time{})
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	fd, err := duplicate(c.(*net.TCPConn))
 	if err != nil {
 		return nil, err
 	}
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, derr
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
 	return &floorConn{c: c, br: br, fd: fd}, nil
+}
+
+// TestMaskedFrame checks the floor's client frames against the drain
+// peer's tests' own encoder, for payloads of every length modulo 8 and
+// with zeros after the payload.
+func TestMaskedFrame(t *testing.T) {
+	const key = 0x04030201 // the bytes 1, 2, 3, 4: appendClientFrame's key
+	for _, c := range []struct{ n, size int }{{0, 0}, {2, 2}, {13, 13}, {125, 125}, {126, 126}, {1000, 1024}, {1024, 1024}} {
+		p := make([]byte, c.n)
+		for i := range p {
+			p[i] = byte(i*7 + 3)
+		}
+		got := maskedFrame(nil, 0x82, key, p, c.size)
+		want := appendClientFrame(nil, opBinary, true, append(p, make([]byte, c.size-c.n)...))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d bytes in %d: got\n% x\nwant\n% x", c.n, c.size, got, want)
+		}
+	}
 }

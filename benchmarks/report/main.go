@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	fl.StringVar(&c.readme, "readme", "benchmarks/README.md", "the README whose results section is rewritten")
 	fl.StringVar(&c.raw, "raw", "benchmarks/results.txt", "where the raw benchmark output is written")
 	fl.StringVar(&c.streams, "streams", "100,300,1000,3000", "stream counts of the scale benchmark against the reference server")
-	ladder := fl.String("ladder", "100,300,500,700,1000,1500,2000,3000,5000,10000", "stream counts against the drain-only peer, tried in turn until one does not hold")
+	ladder := fl.String("ladder", "100,300,500,700,1000,1500,2000,3000,5000,10000", "stream counts against the drain-only peer, for the pipeline and for the floor's client, tried in turn until one does not hold")
 	fl.StringVar(&c.baseline, "baseline", defaultBaseline, "the commit of the code before, whose ladder is run too; empty: none")
 	fl.IntVar(&c.count, "count", 5, "repetitions of the short benchmarks; the tables show medians")
 	from := fl.Bool("from-raw", false, "run nothing: rewrite the tables from the raw output of an earlier run")
