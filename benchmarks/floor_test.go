@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ const floorTick = time.Millisecond
 // the metrics it shares with it (deviation, drift, streams behind, the
 // sender's p99, CPU per frame from "go" to the last close handshake), so
 // that the two ladders compare: this one measures what a client built as
-// such an event loop could carry on this machine, the ceiling under
+// such an event loop carries on this machine: a bound, measured, under
 // BenchmarkScale's. It does not read the source, keep a replay buffer or
 // read events. Also reported: the writes the socket did not take whole at
 // once (stalled-writes; the loop waits for room with poll(2), and fails
@@ -138,10 +139,11 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 	// that the streams due at a tick are spread over the loops.
 	loops := min(runtime.GOMAXPROCS(0), n)
 	stalls := make([]int, loops)
+	var failed atomic.Bool // a loop failed: the others stop too
 	var g errgroup.Group
 	for l := range loops {
 		own := conns[l*n/loops : (l+1)*n/loops]
-		g.Go(func() error { return floorLoop(own, start, speech, want, &stalls[l]) })
+		g.Go(func() error { return floorLoop(own, start, speech, want, &stalls[l], &failed) })
 	}
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
@@ -192,13 +194,17 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 
 // floorLoop sends every frame of its streams at its due time, rounded up
 // to floorTick, and a close frame after the last; the caller joins it. It
-// sleeps until the next tick at which a frame is due.
-func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stalls *int) error {
+// sleeps until the next tick at which a frame is due. It stops early once
+// failed is set, which it sets when it fails.
+func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stalls *int, failed *atomic.Bool) error {
 	var clk clock.Precise
 	for _, c := range own {
 		c.due = int64(c.offset)
 	}
 	period, tickNs := int64(frame.Rate16k.FrameDuration()), int64(floorTick)
+	if period%tickNs != 0 {
+		return fmt.Errorf("a frame period of %v is no whole number of ticks of %v: the phases would wander", time.Duration(period), floorTick)
+	}
 	rng := mrand.NewChaCha8(seed())
 	var buf [8 + frame.Size]byte
 	left := len(own)
@@ -219,6 +225,7 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 				c.rec.Add(time.Now())
 				msg := maskedFrame(buf[:0], 0x82, uint32(rng.Uint64()), payload, frame.Size)
 				if err := writeAll(c.fd, msg, stalls); err != nil {
+					failed.Store(true)
 					return fmt.Errorf("frame %d: %w", c.sent, err)
 				}
 				c.sent++
@@ -227,6 +234,7 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 			if c.sent == want {
 				status := []byte{0x03, 0xe8} // 1000, normal closure
 				if err := writeAll(c.fd, maskedFrame(buf[:0], 0x88, uint32(rng.Uint64()), status, len(status)), stalls); err != nil {
+					failed.Store(true)
 					return fmt.Errorf("the close frame: %w", err)
 				}
 				c.done = true
@@ -235,8 +243,11 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 			}
 			next = min(next, c.due)
 		}
-		// The next tick at which a frame is due; a stream behind (due
-		// before it) sends one frame a tick until it has caught up.
+		if left == 0 || failed.Load() {
+			break
+		}
+		// The next tick at which a frame is due. A loop that fell behind
+		// real time finds it past, and runs the next pass at once.
 		tick = max(tick+tickNs, (next+tickNs-1)/tickNs*tickNs)
 	}
 	return nil

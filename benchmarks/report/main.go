@@ -17,7 +17,7 @@
 //     up to 1 000 streams, where the client's CPU per frame is read;
 //   - the ladder of BenchmarkScaleFloor, a client that does little more
 //     than the floor's work (one event loop per core, one non-blocking
-//     write a frame), against the same peer: the ceiling under this code's
+//     write a frame), against the same peer: a measured bound under this code's
 //     ladder, with the same counts and the same rule;
 //   - the same ladder on the code before (-baseline, a commit), in a git
 //     worktree into which this tree's benchmark files (benchmarks/*_test.go)

@@ -133,7 +133,7 @@ const (
 	// (names Scale/streams=N), which streamed the sample once.
 	oldServerIntro = "N paced streams of the speech sample in one process, each a `pipeline.Stream` with default options, to a reference server in a child process on loopback. Deviation and drift over every frame of every stream as the server received them; CPU and memory of the client process only. CPU per stream is over the time the streams took, longer than their 16.5 s of audio once the machine cannot keep up. Resident memory is taken 8 s in. Heap+stack counts the replay buffer: since 0.2.0 it holds, in 64 KiB chunks given back as segments are confirmed, only what the service has not confirmed plus 5 s of look-back, at most `Options.Replay` (30 s); results measured before that hold the 30 s in full."
 	drainIntro     = "The same streams to the drain-only peer, which only reads each frame, discards it and timestamps its arrival, so that it costs little and the table shows what the client alone can carry; it confirms nothing, so each stream's replay buffer keeps all it has sent, up to its window. The counts run in turn, one command each, and stop after the first that does not hold (p99 over 2 ms, or a stream behind), but not before 1 000 streams."
-	floorIntro     = "The same streams, frames and peer, from a client that does little more than the floor's work (BenchmarkScaleFloor): no pipeline and no goroutine per stream, but one loop per core that wakes on the shared kernel timer at each millisecond at which a frame of its streams is due and writes each frame then due, masked with a fresh key, with one non-blocking write to a socket outside Go's poller. It reads no source, keeps no replay buffer and reads no events: it is the ceiling under the pipeline's ladder, what a client built as such an event loop could carry here. Its ladder runs as the pipeline's does."
+	floorIntro     = "The same streams, frames and peer, from a client that does little more than the floor's work (BenchmarkScaleFloor): no pipeline and no goroutine per stream, but one loop per core that wakes on the shared kernel timer at each millisecond at which a frame of its streams is due and writes each frame then due, masked with a fresh key, with one non-blocking write to a socket outside Go's poller. It reads no source, keeps no replay buffer and reads no events: it is a bound under the pipeline's ladder, what a client built as such an event loop carries here. Its ladder runs as the pipeline's does."
 	memoryIntro    = "The client's heap+stack per stream, 8 s in, and what holds it: the audio of the replay buffers (the unconfirmed audio from where a replay would start; the look-back over the last 5 s before a segment end is one bit a frame, not audio) and of the read-ahead queues (`Options.ReadAhead` frames, 64 KiB, and the reader's 4 KiB buffer), as `pipeline.HeldAudio` counts them; idle frame buffers (the rest of the slabs of 32 in which each stream takes them, and the slabs streams gave back, pooled for the next); the WebSocket connections; the goroutine stacks; and the rest, from a heap profile by where it was allocated. Its resident memory per stream beside. Against the reference server only: the drain-only peer confirms nothing, so its streams' replay buffers are still growing 8 s in, and the collection and the profile's sampling would disturb the cadence its ladder is judged by."
 )
 
@@ -278,9 +278,17 @@ func (p *report) summary() string {
 		t := "A client that does little more than the floor's work, one event loop per core (BenchmarkScaleFloor),"
 		if v, err := r.runGet(runs, leastLadder, "cpu-µs/frame"); err == nil {
 			v = round1(v)
-			t += fmt.Sprintf(" costs %.1f µs per frame at %s streams", v, spaced(leastLadder))
-			if errFloor == nil && floor > 0 {
-				t += fmt.Sprintf(" (%.1f × the floor)", v/floor)
+			t += fmt.Sprintf(" costs %.1f µs of client CPU per frame at %s streams", v, spaced(leastLadder))
+			var why []string
+			if errDrain == nil && drainCPU > 0 && v > 0 {
+				why = append(why, fmt.Sprintf("the pipeline %.1f × as much", drainCPU/v))
+			}
+			if pc, err := r.runGet(runs, leastLadder, "server-cpu-µs/frame"); err == nil && errFloor == nil && floor > 0 {
+				pc = round1(pc)
+				why = append(why, fmt.Sprintf("with the peer's %.1f µs, %.1f × the floor, which counts both ends of a write", pc, (v+pc)/floor))
+			}
+			if len(why) > 0 {
+				t += " (" + strings.Join(why, "; ") + ")"
 			}
 			t += " and"
 		}
