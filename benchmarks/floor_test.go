@@ -31,6 +31,8 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/frame"
 	"github.com/vachana-pipe/vachana-pipe/internal/clock"
 	"github.com/vachana-pipe/vachana-pipe/pipeline"
+	"github.com/vachana-pipe/vachana-pipe/transport"
+	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
 // floorTick is how often a loop of BenchmarkScaleFloor wakes. The period of
@@ -66,13 +68,38 @@ func BenchmarkScaleFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	speech = bytes.Repeat(speech, scaleLoops)
+	loopBench(b, speech, false)
+}
+
+// BenchmarkScaleLoop is BenchmarkScaleFloor with each frame written through
+// the Vachana session (transport/vachana over coder/websocket, as the
+// pipeline writes it), from the same loops: the frame's audio copied into
+// one frame buffer, then Session.WriteAudio. Beside BenchmarkScaleFloor it
+// shows what the WebSocket library costs, apart from the pipeline's
+// goroutines, queues and clock: what a sender built as an event loop
+// would pay if it kept the library. WriteAudio blocks when the socket is
+// full, which against the drain-only peer on loopback it never is; an
+// event loop for real would need a connection whose writes never block
+// under the library. Not in the report's run.
+func BenchmarkScaleLoop(b *testing.B) {
+	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
+	if err != nil {
+		b.Fatal(err)
+	}
+	speech = bytes.Repeat(speech, scaleLoops)
+	loopBench(b, speech, true)
+}
+
+// loopBench runs floorOnce for each stream count, the frames written by hand
+// or, with sessions, through Vachana sessions.
+func loopBench(b *testing.B, speech []byte, sessions bool) {
 	for _, n := range benchStreamCounts(b) {
 		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
 			if err := raiseFileLimit(uint64(2*n) + 256); err != nil {
 				b.Skipf("%d streams need %d file descriptors: %v", n, 2*n+256, err)
 			}
 			for b.Loop() {
-				floorOnce(b, n, speech)
+				floorOnce(b, n, speech, sessions)
 			}
 		})
 	}
@@ -80,11 +107,12 @@ func BenchmarkScaleFloor(b *testing.B) {
 
 // floorConn is one stream of BenchmarkScaleFloor: its connection, kept
 // for the close handshake, and a duplicate of its socket, non-blocking,
-// that the loop writes to.
+// that the loop writes to; or for BenchmarkScaleLoop, its session.
 type floorConn struct {
-	c  net.Conn
-	br *bufio.Reader
-	fd int
+	c    net.Conn
+	br   *bufio.Reader
+	fd   int
+	sess transport.Session
 
 	offset time.Duration          // its start, from the first stream's
 	due    int64                  // its next frame's time, in ns from the first tick
@@ -93,7 +121,7 @@ type floorConn struct {
 	done   bool
 }
 
-func floorOnce(b *testing.B, n int, speech []byte) {
+func floorOnce(b *testing.B, n int, speech []byte, sessions bool) {
 	srv, err := startScaleServer(drainPeerRole)
 	if err != nil {
 		b.Fatal(err)
@@ -106,16 +134,34 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 	conns := make([]*floorConn, n)
 	defer func() {
 		for _, c := range conns {
-			if c != nil {
+			switch {
+			case c == nil:
+			case c.sess != nil:
+				c.sess.CloseNow()
+			default:
 				unix.Close(c.fd)
 				c.c.Close()
 			}
 		}
 	}()
+	var d *vachana.Dialer
+	if sessions {
+		if d, err = vachana.NewDialer(vachana.Config{URL: srv.Line, APIKey: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close(context.Background())
+	}
 	var dials errgroup.Group
 	dials.SetLimit(64)
 	for i := range conns {
 		dials.Go(func() error {
+			if sessions {
+				s, err := d.Dial(context.Background())
+				if err == nil {
+					conns[i] = &floorConn{sess: s}
+				}
+				return err
+			}
 			c, err := dialFloor(u.Host)
 			conns[i] = c
 			return err
@@ -143,7 +189,13 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 	var g errgroup.Group
 	for l := range loops {
 		own := conns[l*n/loops : (l+1)*n/loops]
-		g.Go(func() error { return floorLoop(own, start, speech, want, &stalls[l], &failed) })
+		var w floorWriter
+		if sessions {
+			w = &sessionWriter{speech: speech}
+		} else {
+			w = &rawWriter{speech: speech, rng: mrand.NewChaCha8(seed()), stalls: &stalls[l]}
+		}
+		g.Go(func() error { return floorLoop(own, start, want, w, &failed) })
 	}
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
@@ -151,6 +203,12 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 	// The close handshake: the peer answers each close frame with its
 	// status.
 	for _, c := range conns {
+		if c.sess != nil {
+			if err := c.sess.Close(); err != nil {
+				b.Fatalf("closing a session: %v", err)
+			}
+			continue
+		}
 		c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var answer [4]byte
 		if _, err := io.ReadFull(c.br, answer[:]); err != nil {
@@ -183,7 +241,9 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 	b.ReportMetric(float64(res.Behind), "behind-streams")
 	b.ReportMetric(us(cpu)/float64(n*want), "cpu-µs/frame")
 	b.ReportMetric(us(res.CPU)/float64(n*want), "server-cpu-µs/frame")
-	b.ReportMetric(float64(stalled), "stalled-writes")
+	if !sessions {
+		b.ReportMetric(float64(stalled), "stalled-writes")
+	}
 	p99s := make([]time.Duration, 0, n)
 	for _, c := range conns {
 		p99s = append(p99s, c.rec.Cadence().P99)
@@ -193,10 +253,10 @@ func floorOnce(b *testing.B, n int, speech []byte) {
 }
 
 // floorLoop sends every frame of its streams at its due time, rounded up
-// to floorTick, and a close frame after the last; the caller joins it. It
-// sleeps until the next tick at which a frame is due. It stops early once
-// failed is set, which it sets when it fails.
-func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stalls *int, failed *atomic.Bool) error {
+// to floorTick, with w, and closes each stream with w after its last; the
+// caller joins it. It sleeps until the next tick at which a frame is due.
+// It stops early once failed is set, which it sets when it fails.
+func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, failed *atomic.Bool) error {
 	var clk clock.Precise
 	for _, c := range own {
 		c.due = int64(c.offset)
@@ -205,8 +265,6 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 	if period%tickNs != 0 {
 		return fmt.Errorf("a frame period of %v is no whole number of ticks of %v: the phases would wander", time.Duration(period), floorTick)
 	}
-	rng := mrand.NewChaCha8(seed())
-	var buf [8 + frame.Size]byte
 	left := len(own)
 	for tick := int64(0); left > 0; {
 		if err := clk.SleepUntil(context.Background(), start.Add(time.Duration(tick)), 0); err != nil {
@@ -218,13 +276,8 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 				continue
 			}
 			if c.due <= tick {
-				var payload []byte
-				if at := c.sent * frame.Size; at < len(speech) {
-					payload = speech[at:min(at+frame.Size, len(speech))]
-				}
 				c.rec.Add(time.Now())
-				msg := maskedFrame(buf[:0], 0x82, uint32(rng.Uint64()), payload, frame.Size)
-				if err := writeAll(c.fd, msg, stalls); err != nil {
+				if err := w.frame(c); err != nil {
 					failed.Store(true)
 					return fmt.Errorf("frame %d: %w", c.sent, err)
 				}
@@ -232,8 +285,7 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 				c.due += period
 			}
 			if c.sent == want {
-				status := []byte{0x03, 0xe8} // 1000, normal closure
-				if err := writeAll(c.fd, maskedFrame(buf[:0], 0x88, uint32(rng.Uint64()), status, len(status)), stalls); err != nil {
+				if err := w.close(c); err != nil {
 					failed.Store(true)
 					return fmt.Errorf("the close frame: %w", err)
 				}
@@ -251,6 +303,56 @@ func floorLoop(own []*floorConn, start time.Time, speech []byte, want int, stall
 		tick = max(tick+tickNs, (next+tickNs-1)/tickNs*tickNs)
 	}
 	return nil
+}
+
+// A floorWriter writes the frames of a loop's streams: frame writes frame
+// c.sent of c's stream (the speech, then silence), close ends it. Each loop
+// has its own.
+type floorWriter interface {
+	frame(c *floorConn) error
+	close(c *floorConn) error
+}
+
+// rawWriter masks each frame into one buffer and writes it to the stream's
+// socket with writeAll; close sends a close frame, whose answer the caller
+// reads.
+type rawWriter struct {
+	speech []byte
+	rng    *mrand.ChaCha8
+	stalls *int
+	buf    [8 + frame.Size]byte
+}
+
+func (w *rawWriter) frame(c *floorConn) error {
+	msg := maskedFrame(w.buf[:0], 0x82, uint32(w.rng.Uint64()), audioAt(w.speech, c.sent), frame.Size)
+	return writeAll(c.fd, msg, w.stalls)
+}
+
+func (w *rawWriter) close(c *floorConn) error {
+	status := []byte{0x03, 0xe8} // 1000, normal closure
+	return writeAll(c.fd, maskedFrame(w.buf[:0], 0x88, uint32(w.rng.Uint64()), status, len(status)), w.stalls)
+}
+
+// sessionWriter copies each frame's audio into one frame buffer and writes
+// it with the stream's Session.WriteAudio; the caller closes the sessions.
+type sessionWriter struct {
+	speech []byte
+	f      frame.Frame
+}
+
+func (w *sessionWriter) frame(c *floorConn) error {
+	n := copy(w.f[:], audioAt(w.speech, c.sent))
+	clear(w.f[n:])
+	return c.sess.WriteAudio(w.f[:])
+}
+
+func (w *sessionWriter) close(*floorConn) error { return nil }
+
+// audioAt returns the audio of frame i of speech: up to frame.Size bytes,
+// none past its end.
+func audioAt(speech []byte, i int) []byte {
+	at := min(i*frame.Size, len(speech))
+	return speech[at:min(at+frame.Size, len(speech))]
 }
 
 // maskedFrame appends to b a client frame whose first byte (FIN, RSV,
