@@ -63,12 +63,7 @@ const floorTick = time.Millisecond
 //
 // VACHANA_BENCH_STREAMS picks the counts, as for BenchmarkScale.
 func BenchmarkScaleFloor(b *testing.B) {
-	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
-	if err != nil {
-		b.Fatal(err)
-	}
-	speech = bytes.Repeat(speech, scaleLoops)
-	loopBench(b, speech, false)
+	loopBench(b, false)
 }
 
 // BenchmarkScaleLoop is BenchmarkScaleFloor with each frame written through
@@ -82,17 +77,17 @@ func BenchmarkScaleFloor(b *testing.B) {
 // event loop for real would need a connection whose writes never block
 // under the library. Not in the report's run.
 func BenchmarkScaleLoop(b *testing.B) {
+	loopBench(b, true)
+}
+
+// loopBench runs floorOnce for each stream count, the frames written by hand
+// or, with sessions, through Vachana sessions.
+func loopBench(b *testing.B, sessions bool) {
 	speech, err := os.ReadFile("../testdata/speech-16k.s16le")
 	if err != nil {
 		b.Fatal(err)
 	}
 	speech = bytes.Repeat(speech, scaleLoops)
-	loopBench(b, speech, true)
-}
-
-// loopBench runs floorOnce for each stream count, the frames written by hand
-// or, with sessions, through Vachana sessions.
-func loopBench(b *testing.B, speech []byte, sessions bool) {
 	for _, n := range benchStreamCounts(b) {
 		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
 			if err := raiseFileLimit(uint64(2*n) + 256); err != nil {
