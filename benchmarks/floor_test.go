@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,15 +68,18 @@ func BenchmarkScaleFloor(b *testing.B) {
 }
 
 // BenchmarkScaleLoop is BenchmarkScaleFloor with each frame written through
-// the Vachana session (transport/vachana over coder/websocket, as the
-// pipeline writes it), from the same loops: the frame's audio copied into
-// one frame buffer, then Session.WriteAudio. Beside BenchmarkScaleFloor it
-// shows what the WebSocket library costs, apart from the pipeline's
-// goroutines, queues and clock: what a sender built as an event loop
-// would pay if it kept the library. WriteAudio blocks when the socket is
-// full, which against the drain-only peer on loopback it never is; an
-// event loop for real would need a connection whose writes never block
-// under the library. Not in the report's run.
+// the Vachana session (transport/vachana over coder/websocket and Go's
+// network poller, as the pipeline writes it), from the same loops: the
+// frame's audio copied into one frame buffer, then Session.WriteAudio.
+// Beside BenchmarkScaleFloor it shows what the library's write path costs,
+// apart from the pipeline's goroutines, queues and the shared clock's
+// wake-ups of each sender. It measures the writes only: the goroutine in
+// ReadEvent that a session needs for pings and the server's events is not
+// there (the drain-only peer sends neither), and the sessions are closed
+// one after another once every loop is done. WriteAudio blocks while the
+// socket is full: it reports the writes that took over a millisecond
+// (slow-writes), and a run that overruns its audio by 30 s has its
+// sessions dropped. Not in the report's run.
 func BenchmarkScaleLoop(b *testing.B) {
 	loopBench(b, true)
 }
@@ -126,6 +130,13 @@ func floorOnce(b *testing.B, n int, speech []byte, sessions bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var d *vachana.Dialer
+	if sessions {
+		if d, err = vachana.NewDialer(vachana.Config{URL: srv.Line, APIKey: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close(context.Background()) // after the sessions' CloseNow below
+	}
 	conns := make([]*floorConn, n)
 	defer func() {
 		for _, c := range conns {
@@ -139,19 +150,14 @@ func floorOnce(b *testing.B, n int, speech []byte, sessions bool) {
 			}
 		}
 	}()
-	var d *vachana.Dialer
-	if sessions {
-		if d, err = vachana.NewDialer(vachana.Config{URL: srv.Line, APIKey: "bench"}); err != nil {
-			b.Fatal(err)
-		}
-		defer d.Close(context.Background())
-	}
 	var dials errgroup.Group
 	dials.SetLimit(64)
 	for i := range conns {
 		dials.Go(func() error {
 			if sessions {
-				s, err := d.Dial(context.Background())
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				s, err := d.Dial(ctx)
 				if err == nil {
 					conns[i] = &floorConn{sess: s}
 				}
@@ -179,20 +185,36 @@ func floorOnce(b *testing.B, n int, speech []byte, sessions bool) {
 	// Each loop owns a block of streams whose starts follow each other, so
 	// that the streams due at a tick are spread over the loops.
 	loops := min(runtime.GOMAXPROCS(0), n)
-	stalls := make([]int, loops)
-	var failed atomic.Bool // a loop failed: the others stop too
+	stalls := make([]int, loops) // per loop: raw writes not taken whole, or slow session writes
+	stop := &floorStop{}
+	if sessions {
+		stop.release = func() {
+			for _, c := range conns {
+				c.sess.CloseNow() // a write blocked in it returns
+			}
+		}
+	}
+	overrun := time.AfterFunc(time.Second+time.Duration(want)*frame.Rate16k.FrameDuration()+30*time.Second, func() {
+		stop.overran.Store(true)
+		stop.fail()
+	})
 	var g errgroup.Group
 	for l := range loops {
 		own := conns[l*n/loops : (l+1)*n/loops]
 		var w floorWriter
 		if sessions {
-			w = &sessionWriter{speech: speech}
+			w = &sessionWriter{speech: speech, slow: &stalls[l]}
 		} else {
 			w = &rawWriter{speech: speech, rng: mrand.NewChaCha8(seed()), stalls: &stalls[l]}
 		}
-		g.Go(func() error { return floorLoop(own, start, want, w, &failed) })
+		g.Go(func() error { return floorLoop(own, start, want, w, stop) })
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	overrun.Stop()
+	if stop.overran.Load() {
+		b.Fatalf("the streams overran their audio by 30 s: the loops fell behind (%v)", err)
+	}
+	if err != nil {
 		b.Fatal(err)
 	}
 	// The close handshake: the peer answers each close frame with its
@@ -236,7 +258,9 @@ func floorOnce(b *testing.B, n int, speech []byte, sessions bool) {
 	b.ReportMetric(float64(res.Behind), "behind-streams")
 	b.ReportMetric(us(cpu)/float64(n*want), "cpu-µs/frame")
 	b.ReportMetric(us(res.CPU)/float64(n*want), "server-cpu-µs/frame")
-	if !sessions {
+	if sessions {
+		b.ReportMetric(float64(stalled), "slow-writes")
+	} else {
 		b.ReportMetric(float64(stalled), "stalled-writes")
 	}
 	p99s := make([]time.Duration, 0, n)
@@ -248,10 +272,11 @@ func floorOnce(b *testing.B, n int, speech []byte, sessions bool) {
 }
 
 // floorLoop sends every frame of its streams at its due time, rounded up
-// to floorTick, with w, and closes each stream with w after its last; the
+// to floorTick, with w, and then calls w's close for the stream; the
 // caller joins it. It sleeps until the next tick at which a frame is due.
-// It stops early once failed is set, which it sets when it fails.
-func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, failed *atomic.Bool) error {
+// It stops at its next tick once stop has failed, and fails stop when it
+// fails.
+func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, stop *floorStop) error {
 	var clk clock.Precise
 	for _, c := range own {
 		c.due = int64(c.offset)
@@ -273,7 +298,7 @@ func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, faile
 			if c.due <= tick {
 				c.rec.Add(time.Now())
 				if err := w.frame(c); err != nil {
-					failed.Store(true)
+					stop.fail()
 					return fmt.Errorf("frame %d: %w", c.sent, err)
 				}
 				c.sent++
@@ -281,7 +306,7 @@ func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, faile
 			}
 			if c.sent == want {
 				if err := w.close(c); err != nil {
-					failed.Store(true)
+					stop.fail()
 					return fmt.Errorf("the close frame: %w", err)
 				}
 				c.done = true
@@ -290,7 +315,7 @@ func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, faile
 			}
 			next = min(next, c.due)
 		}
-		if left == 0 || failed.Load() {
+		if left == 0 || stop.failed.Load() {
 			break
 		}
 		// The next tick at which a frame is due. A loop that fell behind
@@ -300,9 +325,27 @@ func floorLoop(own []*floorConn, start time.Time, want int, w floorWriter, faile
 	return nil
 }
 
+// floorStop ends the loops of a run once one of them fails, or the run
+// overruns: each loop looks at its next tick, and release (closing the
+// sessions) frees a loop blocked in a session's write. Raw writes give up
+// by themselves (writeAll).
+type floorStop struct {
+	failed, overran atomic.Bool
+	once            sync.Once
+	release         func() // nil for raw sockets
+}
+
+func (s *floorStop) fail() {
+	s.failed.Store(true)
+	if s.release != nil {
+		s.once.Do(s.release)
+	}
+}
+
 // A floorWriter writes the frames of a loop's streams: frame writes frame
-// c.sent of c's stream (the speech, then silence), close ends it. Each loop
-// has its own.
+// c.sent of c's stream (the speech, then silence); close follows the last
+// (a close frame, or nothing for a session, which the caller closes).
+// Each loop has its own.
 type floorWriter interface {
 	frame(c *floorConn) error
 	close(c *floorConn) error
@@ -329,16 +372,23 @@ func (w *rawWriter) close(c *floorConn) error {
 }
 
 // sessionWriter copies each frame's audio into one frame buffer and writes
-// it with the stream's Session.WriteAudio; the caller closes the sessions.
+// it with the stream's Session.WriteAudio, counting in slow the writes
+// that took over a millisecond; the caller closes the sessions.
 type sessionWriter struct {
 	speech []byte
+	slow   *int
 	f      frame.Frame
 }
 
 func (w *sessionWriter) frame(c *floorConn) error {
 	n := copy(w.f[:], audioAt(w.speech, c.sent))
 	clear(w.f[n:])
-	return c.sess.WriteAudio(w.f[:])
+	t := time.Now()
+	err := c.sess.WriteAudio(w.f[:])
+	if time.Since(t) > time.Millisecond {
+		*w.slow++
+	}
+	return err
 }
 
 func (w *sessionWriter) close(*floorConn) error { return nil }
