@@ -210,8 +210,12 @@ func scaleName(peer string, n int) string {
 	return fmt.Sprintf("Scale/peer=%s/streams=%d", peer, n)
 }
 
+// floorPrefix is the name of BenchmarkScaleFloor's runs, before the
+// stream count.
+const floorPrefix = "ScaleFloor/streams="
+
 // floorName is the name of BenchmarkScaleFloor's run of n streams.
-func floorName(n int) string { return fmt.Sprintf("ScaleFloor/streams=%d", n) }
+func floorName(n int) string { return floorPrefix + strconv.Itoa(n) }
 
 // oldScale is the prefix of BenchmarkScale's runs before it had peers: all
 // against the reference server.
@@ -235,7 +239,7 @@ func (r results) scaleRuns(peer string) []scaleRun {
 
 // floorRuns returns the runs of BenchmarkScaleFloor, in order of stream
 // count.
-func (r results) floorRuns() []scaleRun { return r.runs("ScaleFloor/streams=") }
+func (r results) floorRuns() []scaleRun { return r.runs(floorPrefix) }
 
 // runs returns the runs whose names are one of prefixes and a stream
 // count, in order of stream count.
