@@ -178,11 +178,27 @@ func (p *Pacer) deadline(n int64) time.Time {
 // actually returned. If ctx ends first, Wait returns its cause and the frame is not
 // counted as released; the next Wait waits for the same frame.
 func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
+	deadline, at, early := p.Due()
+	if err := p.clk.SleepUntil(ctx, at, early); err != nil {
+		return deadline, err
+	}
+	p.Release(p.clk.Now()) // what happened, not what was planned
+	return deadline, nil
+}
+
+// Due returns what Wait would wait for, without waiting: the next frame's
+// deadline on the schedule, the time it may leave (later than the
+// deadline when the minimum gap holds it back), and how much earlier a
+// clock that serves several sleepers with one wake-up may let it go. A
+// sender that sleeps for many Pacers at once lets the frame leave at or
+// after at−early and then calls Release; such a sender should allow early
+// only when another Pacer's frame woke it, as the clock of [NewPacer] does.
+func (p *Pacer) Due() (deadline, at time.Time, early time.Duration) {
 	if !p.started {
 		p.Start(p.clk.Now())
 	}
 	deadline = p.deadline(p.next)
-	at, early := deadline, coalesce
+	at, early = deadline, coalesce
 	if p.gap {
 		g := p.last.Add(p.minGap)
 		if g.After(at) {
@@ -191,21 +207,23 @@ func (p *Pacer) Wait(ctx context.Context) (deadline time.Time, err error) {
 			early = min(early, at.Sub(g)) // not before the gap either
 		}
 	}
-	if err := p.clk.SleepUntil(ctx, at, early); err != nil {
-		return deadline, err
-	}
-	release := p.clk.Now() // what happened, not what was planned
-	if lag := release.Sub(deadline); lag > 0 {
+	return deadline, at, early
+}
+
+// Release records that the next frame left at now, as Wait does when it
+// returns: the frame is counted, late or not, and the next one is due.
+func (p *Pacer) Release(now time.Time) {
+	deadline := p.deadline(p.next)
+	if lag := now.Sub(deadline); lag > 0 {
 		if lag > LateTolerance {
 			p.stats.Late++
 		}
 		p.stats.MaxLate = max(p.stats.MaxLate, lag)
 	}
-	p.last, p.gap = release, true
+	p.last, p.gap = now, true
 	p.next++
 	p.high = max(p.high, p.next)
 	p.stats.Frames++
-	return deadline, nil
 }
 
 // Stats returns what the Pacer has done so far.
