@@ -97,9 +97,31 @@ type Session interface {
 	// WriteAudio sends one chunk: [Audio.ChunkBytes] bytes of s16le mono
 	// audio, or a whole number of frames fewer where [Audio.ChunkFrames]
 	// says. It does not retain chunk and does not allocate in the steady
-	// state. It blocks while the network is congested; CloseNow releases
-	// it. An error after the session ended is a *[ClosedError].
+	// state. It blocks while the network is congested (outside the
+	// no-wait mode); CloseNow releases it. An error after the session
+	// ended is a *[ClosedError].
 	WriteAudio(chunk []byte) error
+
+	// SetNoWait(true) puts the session in a mode in which none of its
+	// writes waits for the network: neither WriteAudio nor the pings,
+	// pongs and close frames it writes for its other methods. What the
+	// network does not take at once is kept, in order, with every write
+	// after it, and Backlog reports it. The mode is for a sender that
+	// writes many sessions from one goroutine and must not wait for one
+	// of them; such a sender stops writing a session with a backlog and
+	// leaves the mode. Entering it waits for a write in progress that
+	// waits for the network (CloseNow releases it). It reports false, and
+	// changes nothing, for a session that cannot write so (a connection it
+	// did not open over TCP itself, or audio in more than one message).
+	//
+	// SetNoWait(false) leaves the mode and writes what was kept, blocking
+	// while the network is congested (CloseNow releases it); an error is
+	// a *[ClosedError].
+	SetNoWait(on bool) (ok bool, err error)
+
+	// Backlog reports whether writes in the no-wait mode left something
+	// that the network has not taken yet.
+	Backlog() bool
 
 	// ReadEvent blocks for the next event. A message it cannot decode
 	// gives a *[MalformedError] and the session goes on. When the session

@@ -115,11 +115,10 @@ func TestWriteContextGivesUp(t *testing.T) {
 	}))
 	defer ts.Close()
 	defer close(release)
-	ws, err := transport.DialWebSocket(context.Background(), transport.WebSocketConfig{URL: "ws" + strings.TrimPrefix(ts.URL, "http")})
+	c, err := transport.DialWebSocket(context.Background(), transport.WebSocketConfig{URL: "ws" + strings.TrimPrefix(ts.URL, "http")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := transport.NewConn(ws)
 	defer c.CloseNow()
 	msg := make([]byte, 1<<20)
 	start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -39,7 +40,17 @@ type WebSocketConfig struct {
 // step was awaited: the TCP (and TLS) connection or the answer to the
 // upgrade request. Errors never contain the URL's query or user
 // information.
-func DialWebSocket(ctx context.Context, cfg WebSocketConfig) (*websocket.Conn, error) {
+//
+// When the client's transport is an *http.Transport (the default's is), it
+// is cloned for the dial, and the clone's DialContext wraps the TCP
+// connection it opens (to the server, or to a proxy) so that the
+// connection can write without waiting for the network ([Conn.SetNoWait]);
+// TLS, and a proxy's CONNECT, then run over it as before. Each dial so
+// opens a connection of its own: the transport's pool of idle connections
+// and its limits per host (MaxConnsPerHost) do not apply to upgrades. A
+// transport that dials TLS itself (DialTLSContext) keeps its connections
+// as they are, and its sessions cannot use the mode.
+func DialWebSocket(ctx context.Context, cfg WebSocketConfig) (*Conn, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return nil, fmt.Errorf("transport: URL %q is not a ws:// or wss:// URL", Redact(cfg.URL))
@@ -50,9 +61,18 @@ func DialWebSocket(ctx context.Context, cfg WebSocketConfig) (*websocket.Conn, e
 	}
 	noRedirect := *client
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	var flow *flowConn
+	if tr := flowTransport(client.Transport, &flow); tr != nil {
+		noRedirect.Transport = tr
+		defer tr.CloseIdleConnections() // a refusal's connection, kept for reuse: nobody will
+	}
 	var connected atomic.Bool
+	var raw atomic.Pointer[net.Conn] // what the WebSocket will write to: the TCP connection, or TLS over it
 	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+		GotConn: func(info httptrace.GotConnInfo) {
+			connected.Store(true)
+			raw.Store(&info.Conn)
+		},
 	})
 	ws, resp, err := websocket.Dial(tctx, cfg.URL, &websocket.DialOptions{
 		HTTPClient: &noRedirect,
@@ -80,7 +100,47 @@ func DialWebSocket(ctx context.Context, cfg WebSocketConfig) (*websocket.Conn, e
 		limit = 1 << 20
 	}
 	ws.SetReadLimit(limit)
-	return ws, nil
+	c := &Conn{ws: ws, flow: flow}
+	if r := raw.Load(); r != nil && *r != nil {
+		c.raw = *r
+	}
+	if c.flow != nil && c.raw == nil {
+		c.flow = nil // (not expected: a connection was dialled, so net/http got one)
+	}
+	return c, nil
+}
+
+// flowTransport returns a clone of rt (nil: the default transport) whose
+// TCP connections are flowConns, the last of which it stores in *flow, or
+// nil if rt is no *http.Transport.
+func flowTransport(rt http.RoundTripper, flow **flowConn) *http.Transport {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	base, ok := rt.(*http.Transport)
+	if !ok {
+		return nil
+	}
+	tr := base.Clone()
+	dial := tr.DialContext
+	if dial == nil && tr.Dial != nil {
+		dial = func(_ context.Context, network, addr string) (net.Conn, error) { return tr.Dial(network, addr) }
+	}
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok && err == nil {
+			if f := newFlowConn(tc); f != nil {
+				*flow = f // one dial at a time: the clone serves one upgrade
+				return f, nil
+			}
+		}
+		return c, err
+	}
+	tr.Dial = nil
+	return tr
 }
 
 // unwrapDial drops coder/websocket's generic prefix and net/http's

@@ -33,6 +33,13 @@ func (s *Session) WriteAudio(chunk []byte) error {
 	return s.c.EmitBinary(EventAudio, chunk)
 }
 
+// SetNoWait reports false: a chunk is two WebSocket messages, which a
+// write that does not wait could split from each other.
+func (s *Session) SetNoWait(bool) (bool, error) { return false, nil }
+
+// Backlog reports false: see SetNoWait.
+func (s *Session) Backlog() bool { return false }
+
 // ReadEvent blocks for the next event and returns it decoded (see
 // [ParseEvent]), answering the server's pings meanwhile. The binary
 // attachments of an event are not kept (aiOla's events carry none); their

@@ -245,7 +245,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	h.Set("Api-Subscription-Key", cfg.APIKey)
 	h.Set("User-Agent", cfg.UserAgent)
-	ws, err := transport.DialWebSocket(ctx, transport.WebSocketConfig{
+	conn, err := transport.DialWebSocket(ctx, transport.WebSocketConfig{
 		URL:        u,
 		Header:     h,
 		HTTPClient: cfg.HTTPClient,
@@ -255,7 +255,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(transport.NewConn(ws), cfg.SampleRate)
+	s := newSession(conn, cfg.SampleRate)
 	if cfg.Prompt != "" {
 		if err := s.Write(websocket.MessageText, configMessage(cfg.Prompt)); err != nil {
 			s.CloseNow()

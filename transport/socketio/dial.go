@@ -133,7 +133,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if h.Get("User-Agent") == "" {
 		h.Set("User-Agent", "vachana-pipe/"+transport.Version)
 	}
-	ws, err := transport.DialWebSocket(ctx, transport.WebSocketConfig{
+	conn, err := transport.DialWebSocket(ctx, transport.WebSocketConfig{
 		URL:        endpoint,
 		Header:     h,
 		HTTPClient: cfg.HTTPClient,
@@ -147,7 +147,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if limit <= 0 {
 		limit = 1 << 20 // transport.DialWebSocket's default
 	}
-	c := &Conn{conn: transport.NewConn(ws), namespace: cfg.Namespace, packets: map[string][]byte{}, maxHeld: pendingLimits * limit}
+	c := &Conn{conn: conn, namespace: cfg.Namespace, packets: map[string][]byte{}, maxHeld: pendingLimits * limit}
 	stop := context.AfterFunc(ctx, func() { c.conn.CloseNow() })
 	err = c.open(cfg.Auth)
 	if !stop() {

@@ -158,7 +158,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	h.Set("x-sample-rate", strconv.Itoa(int(cfg.SampleRate)))
 	h.Set("x-api-request-id", cfg.RequestID)
 	h.Set("User-Agent", cfg.UserAgent)
-	ws, err := transport.DialWebSocket(ctx, transport.WebSocketConfig{
+	conn, err := transport.DialWebSocket(ctx, transport.WebSocketConfig{
 		URL:        cfg.URL,
 		Header:     h,
 		HTTPClient: cfg.HTTPClient,
@@ -168,7 +168,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Conn: transport.NewConn(ws), requestID: cfg.RequestID}
+	s := &Session{Conn: conn, requestID: cfg.RequestID}
 	if err := s.greet(ctx); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,143 @@
+package transport
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// flowConn is the TCP connection under a WebSocket that [DialWebSocket]
+// opened, with a mode in which no write waits for the network: a sender
+// serving many sessions from one goroutine (the pipeline's) must not be
+// held up by one of them.
+//
+// Outside that mode (the default) it is the TCP connection as it is. In
+// it, a write puts what the socket takes at once into the socket, with one
+// write(2) outside the runtime's poller, and keeps the rest, in order, in
+// a backlog; once there is a backlog, the writes after it join it, and
+// leaving the mode sends it all, waiting for the network. Every writer of
+// the connection is in the mode alike (TLS, the WebSocket's pongs, pings
+// and close frames too), so no lock over its writes is held by a waiting
+// write while the mode lasts.
+type flowConn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+
+	mu      sync.Mutex
+	noWait  bool
+	backlog []byte
+	held    atomic.Bool // the backlog holds something: read without the lock
+
+	// The write in progress, for write, a method value made once so that
+	// a write does not allocate a closure.
+	p     []byte
+	n     int
+	err   error
+	write func(fd uintptr) bool
+}
+
+// newFlowConn wraps c, or returns nil if its descriptor cannot be reached.
+func newFlowConn(c *net.TCPConn) *flowConn {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	f := &flowConn{TCPConn: c, rc: rc}
+	f.write = f.writeSome
+	return f
+}
+
+// Write writes p: at once, or outside the no-wait mode waiting for the
+// network; in it, keeping what the socket does not take in the backlog.
+func (f *flowConn) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.noWait {
+		if err := f.flushLocked(); err != nil {
+			return 0, err
+		}
+		return f.TCPConn.Write(p)
+	}
+	if len(f.backlog) > 0 {
+		f.backlog = append(f.backlog, p...)
+		return len(p), nil
+	}
+	n, err := f.tryWrite(p)
+	if err != nil {
+		return n, err
+	}
+	if n < len(p) {
+		f.backlog = append(f.backlog, p[n:]...)
+		f.held.Store(true)
+	}
+	return len(p), nil
+}
+
+// tryWrite writes as much of p as the socket takes now, without waiting.
+func (f *flowConn) tryWrite(p []byte) (int, error) {
+	f.p, f.n, f.err = p, 0, nil
+	if err := f.rc.Write(f.write); err != nil {
+		return 0, err // closed
+	}
+	n, err := f.n, f.err
+	f.p, f.err = nil, nil
+	return n, err
+}
+
+// writeSome is tryWrite's work, on the socket's descriptor.
+func (f *flowConn) writeSome(fd uintptr) bool {
+	for f.n < len(f.p) {
+		n, err := syscall.Write(int(fd), f.p[f.n:])
+		if n > 0 {
+			f.n += n
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return true // the rest waits in the backlog
+		case err != nil:
+			f.err = &net.OpError{Op: "write", Net: "tcp", Source: f.LocalAddr(), Addr: f.RemoteAddr(), Err: err}
+			return true
+		case n == 0:
+			f.err = errors.New("write returned 0 bytes")
+			return true
+		}
+	}
+	return true
+}
+
+// flushLocked writes the backlog, waiting for the network. f.mu is held.
+func (f *flowConn) flushLocked() error {
+	if len(f.backlog) == 0 {
+		return nil
+	}
+	_, err := f.TCPConn.Write(f.backlog)
+	f.held.Store(false)
+	if cap(f.backlog) > maxBacklogKept {
+		f.backlog = nil
+	} else {
+		f.backlog = f.backlog[:0]
+	}
+	return err
+}
+
+// maxBacklogKept is the largest backlog buffer kept for the next one.
+const maxBacklogKept = 64 << 10
+
+// setNoWait enters or leaves the no-wait mode; leaving it writes the
+// backlog, waiting for the network.
+func (f *flowConn) setNoWait(on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noWait = on
+	if !on {
+		return f.flushLocked()
+	}
+	return nil
+}
+
+// backlogged reports whether the backlog holds anything.
+func (f *flowConn) backlogged() bool { return f.held.Load() }
