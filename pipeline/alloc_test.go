@@ -93,6 +93,8 @@ func (s *nullSession) Ping(context.Context) error   { return nil }
 func (s *nullSession) Finish(context.Context) error { return nil }
 func (s *nullSession) Close() error                 { s.once.Do(func() { close(s.done) }); return nil }
 func (s *nullSession) CloseNow() error              { return s.Close() }
+func (s *nullSession) SetNoWait(bool) (bool, error) { return false, nil }
+func (s *nullSession) Backlog() bool                { return false }
 
 // TestStreamAllocationsDoNotGrowWithFrames: the same for Stream, in
 // frames and in chunks of several frames, with the replay buffer and the

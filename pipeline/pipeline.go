@@ -20,6 +20,19 @@
 // reaches the sender as one value on one channel (the listener's last);
 // the replay is a synchronous buffer the sender owns; one pacer, rebased at
 // each reconnection, paces live and replayed frames alike.
+//
+// Many streams in one process share the sending: a paced stream in its
+// steady state (frames queued, nothing to replay, a session that can write
+// without waiting, see transport.Session's SetNoWait) parks its sender in
+// one of the process's crews, one per CPU, whose leader, one of the parked
+// senders' goroutines, writes every stream's frames as they come due, with
+// one wake-up for all the frames due together instead of one per frame.
+// Anything else (an empty queue, a lost session, a backlog on the network,
+// the end of the run) hands the stream back to its own sender, at the
+// latest when its next frame is due (a stream stopped while a crew holds it
+// stops up to a frame period later, as one whose pacer sleeps does). No
+// write in a crew waits for the network, so one service's stall never
+// holds up another stream's frames; the crews start no goroutine.
 package pipeline
 
 import (

@@ -473,6 +473,9 @@ func (s *fakeSession) Close() error {
 	close(s.closed)
 	return nil
 }
+func (s *fakeSession) SetNoWait(bool) (bool, error) { return false, nil }
+func (s *fakeSession) Backlog() bool                { return false }
+
 func (s *fakeSession) CloseNow() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

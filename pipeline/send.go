@@ -60,6 +60,13 @@ type sender struct {
 	first   time.Time             // when the first frame was sent
 	tick    time.Time             // last progress report
 
+	// The crew that sends the stream's frames in its steady state (see
+	// crew); nil: never (unpaced, a sink, a test's clock).
+	crew   *crew
+	seat   seat
+	noRide bool         // the sessions cannot write without waiting
+	rider  func() error // hands the stream to the crew; nil: no crew
+
 	failures   int   // reconnections since the stream last made progress
 	progressAt int64 // the furthest progress confirmed at any reconnection
 
@@ -137,6 +144,9 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 		s.replay.byTranscript = r.noEnds
 		defer s.replay.Free()
 	}
+	if s.pacer != nil && s.unit == 1 && pacerClock() == nil {
+		s.crew = pickCrew()
+	}
 	sess := r.start(ctx, first, 1, 0)
 	defer func() {
 		if sess != nil {
@@ -145,7 +155,11 @@ func (r *run) stream(ctx context.Context, d transport.Dialer, first transport.Se
 	}()
 	for {
 		w := newWatchdog(sess, r.o.StallTimeout)
+		if s.crew != nil {
+			s.rider = func() error { return s.ride(ctx, sess, w) }
+		}
 		err := s.sendAll(ctx, sess.gone, func(p []byte, n int64, now time.Time) error { return s.write(sess, w, p, n, now) })
+		s.rider = nil
 		w.stop()
 		if err == nil {
 			s.recordCadence()
@@ -214,6 +228,11 @@ func (s *sender) sendAll(ctx context.Context, gone <-chan struct{}, write func(p
 			s.tick = time.Now()
 			r.o.OnProgress(s.high, r.transcripts.Load())
 		}
+		if s.rider != nil {
+			if err := s.rider(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -242,36 +261,7 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 				s.eof = true
 				return p, n, nil
 			}
-			if buf == s.silence {
-				s.fillerRun++
-			} else {
-				if s.fillerRun > 0 && s.loudEnergy > 0 {
-					s.r.speech.filled(s.live-s.fillerRun, s.fillerRun)
-				}
-				s.fillerRun = 0
-			}
-			var energy int64
-			if s.loudEnergy > 0 || s.replay != nil {
-				energy = buf.Energy()
-			}
-			if s.loudEnergy > 0 {
-				s.detect(energy)
-			}
-			f = buf
-			if s.replay != nil {
-				if buf == s.silence {
-					f = s.replay.Take() // the filler is never written to, nor given back
-					clear(f[:])
-				} else {
-					s.release(s.replay.Take()) // the buffer stays in the replay buffer: the queue gets another
-				}
-				s.replay.Push(f, energy)
-			} else if s.unit == 1 {
-				s.held = buf // released after the write
-			} else {
-				copied = buf // released once copied
-			}
-			s.live++
+			f, copied = s.take(buf)
 		}
 		n++
 		if s.unit == 1 {
@@ -285,6 +275,45 @@ func (s *sender) gather(ctx context.Context, gone <-chan struct{}) ([]byte, int6
 			return p, n, nil
 		}
 	}
+}
+
+// take counts buf, the next frame from the queue, as frame s.live of the
+// stream, and returns the frame to write, and the buffer to release once
+// it is copied into a chunk (nil unless s.unit is more than 1): it
+// detects speech in it and pushes it to the replay buffer, or holds it to
+// be released after the write.
+func (s *sender) take(buf *frame.Frame) (f, copied *frame.Frame) {
+	if buf == s.silence {
+		s.fillerRun++
+	} else {
+		if s.fillerRun > 0 && s.loudEnergy > 0 {
+			s.r.speech.filled(s.live-s.fillerRun, s.fillerRun)
+		}
+		s.fillerRun = 0
+	}
+	var energy int64
+	if s.loudEnergy > 0 || s.replay != nil {
+		energy = buf.Energy()
+	}
+	if s.loudEnergy > 0 {
+		s.detect(energy)
+	}
+	f = buf
+	if s.replay != nil {
+		if buf == s.silence {
+			f = s.replay.Take() // the filler is never written to, nor given back
+			clear(f[:])
+		} else {
+			s.release(s.replay.Take()) // the buffer stays in the replay buffer: the queue gets another
+		}
+		s.replay.Push(f, energy)
+	} else if s.unit == 1 {
+		s.held = buf // released after the write
+	} else {
+		copied = buf // released once copied
+	}
+	s.live++
+	return f, copied
 }
 
 // owed returns the transcripts sess still owes, for a service without
@@ -448,6 +477,13 @@ func (s *sender) write(sess *session, w *watchdog, p []byte, n int64, now time.T
 	if err != nil {
 		return fmt.Errorf("writing frame %d: %w", s.cursor, err)
 	}
+	s.wrote(sess, n)
+	return nil
+}
+
+// wrote counts n frames written to sess and passes the session's
+// confirmations on to the replay buffer.
+func (s *sender) wrote(sess *session, n int64) {
 	sess.written.Add(n)
 	if s.replay != nil {
 		if c := sess.confirmed.Load(); c >= 0 {
@@ -467,7 +503,6 @@ func (s *sender) write(sess *session, w *watchdog, p []byte, n int64, now time.T
 			}
 		}
 	}
-	return nil
 }
 
 // watchdog ends a session whose write does not return within a limit. A
