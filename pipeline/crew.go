@@ -92,8 +92,13 @@ func pickCrew() *crew {
 // canRide reports whether s's stream is in the steady state a crew sends:
 // paced frames one at a time, from the queue, none to replay.
 func (s *sender) canRide() bool {
-	return s.pacer != nil && s.unit == 1 && s.cursor == s.live && !s.filling && !s.eof && !s.noRide && len(s.r.full) > 0
+	return s.pacer != nil && s.unit == 1 && s.cursor == s.live && !s.filling && !s.eof && !s.noRide && s.cursor >= s.rideAt && len(s.r.full) > 0
 }
+
+// refusedWait is how many frames a stream the crew refused sends itself
+// before it asks again: its deadlines keep their phase to the leader's, so
+// asking at every frame would cost each frame a refusal.
+const refusedWait = 8
 
 // ride hands the stream to its crew and returns once the crew has handed
 // it back, having left the session's no-wait mode (under the watchdog w:
@@ -117,13 +122,17 @@ func (s *sender) ride(ctx context.Context, sess *session, w *watchdog) error {
 	if w.disarm() {
 		return &StallError{Frame: s.cursor, After: s.r.o.StallTimeout}
 	}
-	if !ok || err != nil {
+	if err != nil {
+		return fmt.Errorf("writing frame %d: %w", s.cursor, err) // the connection is gone
+	}
+	if !ok {
 		s.noRide = true // this session cannot: the goroutine sends, as without crews
 		return nil
 	}
 	c := s.crew
 	lead, joined := c.join(st)
 	if !joined {
+		s.rideAt = s.cursor + refusedWait
 		return s.leaveNoWait(sess, w, nil)
 	}
 	if lead || <-st.back == crewLead {
@@ -273,9 +282,6 @@ func (s *sender) step(st *seat, now time.Time) (back, wrote bool) {
 		return true, false
 	default:
 	}
-	if s.r.o.OnProgress != nil && now.Sub(s.tick) >= 500*time.Millisecond {
-		return true, false
-	}
 	var buf *frame.Frame
 	select {
 	case buf = <-s.r.full:
@@ -301,5 +307,6 @@ func (s *sender) step(st *seat, now time.Time) (back, wrote bool) {
 	s.wrote(sess, 1)
 	s.cursor++
 	s.high = max(s.high, s.cursor)
-	return sess.Backlog(), true
+	progress := s.r.o.OnProgress != nil && now.Sub(s.tick) >= 500*time.Millisecond // (called by the stream's goroutine)
+	return progress || sess.Backlog(), true
 }

@@ -65,6 +65,7 @@ type sender struct {
 	crew   *crew
 	seat   seat
 	noRide bool         // the sessions cannot write without waiting
+	rideAt int64        // the crew refused the stream: it asks again from this frame on
 	rider  func() error // hands the stream to the crew; nil: no crew
 
 	failures   int   // reconnections since the stream last made progress

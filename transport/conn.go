@@ -218,7 +218,7 @@ func (c *Conn) CloseNow() error {
 		// First the TCP connection: a write of the backlog blocked under
 		// TLS would otherwise hold up TLS's close, which writes an alert
 		// first, for the 5 s TLS allows it.
-		c.flow.TCPConn.Close()
+		c.flow.Close()
 	}
 	if err := c.ws.CloseNow(); err != nil && (c.flow == nil || !errors.Is(err, net.ErrClosed)) {
 		return err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // flowConn is the TCP connection under a WebSocket that [DialWebSocket]
@@ -21,9 +22,12 @@ import (
 // the connection is in the mode alike (TLS, the WebSocket's pongs, pings
 // and close frames too), so no lock over its writes is held by a waiting
 // write while the mode lasts.
+//
+// It has only net.Conn's methods, so that nothing writes to the TCP
+// connection past it (no ReadFrom, no writev).
 type flowConn struct {
-	*net.TCPConn
-	rc syscall.RawConn
+	tcp *net.TCPConn
+	rc  syscall.RawConn
 
 	mu      sync.Mutex
 	noWait  bool
@@ -44,10 +48,18 @@ func newFlowConn(c *net.TCPConn) *flowConn {
 	if err != nil {
 		return nil
 	}
-	f := &flowConn{TCPConn: c, rc: rc}
+	f := &flowConn{tcp: c, rc: rc}
 	f.write = f.writeSome
 	return f
 }
+
+func (f *flowConn) Read(p []byte) (int, error)         { return f.tcp.Read(p) }
+func (f *flowConn) Close() error                       { return f.tcp.Close() }
+func (f *flowConn) LocalAddr() net.Addr                { return f.tcp.LocalAddr() }
+func (f *flowConn) RemoteAddr() net.Addr               { return f.tcp.RemoteAddr() }
+func (f *flowConn) SetDeadline(t time.Time) error      { return f.tcp.SetDeadline(t) }
+func (f *flowConn) SetReadDeadline(t time.Time) error  { return f.tcp.SetReadDeadline(t) }
+func (f *flowConn) SetWriteDeadline(t time.Time) error { return f.tcp.SetWriteDeadline(t) }
 
 // Write writes p: at once, or outside the no-wait mode waiting for the
 // network; in it, keeping what the socket does not take in the backlog.
@@ -58,7 +70,7 @@ func (f *flowConn) Write(p []byte) (int, error) {
 		if err := f.flushLocked(); err != nil {
 			return 0, err
 		}
-		return f.TCPConn.Write(p)
+		return f.tcp.Write(p)
 	}
 	if len(f.backlog) > 0 {
 		f.backlog = append(f.backlog, p...)
@@ -114,7 +126,7 @@ func (f *flowConn) flushLocked() error {
 	if len(f.backlog) == 0 {
 		return nil
 	}
-	_, err := f.TCPConn.Write(f.backlog)
+	_, err := f.tcp.Write(f.backlog)
 	f.held.Store(false)
 	if cap(f.backlog) > maxBacklogKept {
 		f.backlog = nil

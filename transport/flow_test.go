@@ -253,6 +253,9 @@ func testOwnFrames(t *testing.T, tls bool) {
 		if err := c.Write(m.typ, m.p); err != nil {
 			t.Fatalf("writing %d bytes: %v", n, err)
 		}
+		if c.Backlog() {
+			continue // (a ping would wait behind it until the mode ends)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := c.Ping(ctx)
 		cancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,13 +102,20 @@ func DialWebSocket(ctx context.Context, cfg WebSocketConfig) (*Conn, error) {
 	}
 	ws.SetReadLimit(limit)
 	c := &Conn{ws: ws, flow: flow}
-	if r := raw.Load(); r != nil && *r != nil {
-		c.raw = *r
-	}
-	if c.flow != nil && c.raw == nil {
-		c.flow = nil // (not expected: a connection was dialled, so net/http got one)
+	if r := raw.Load(); flow != nil && r != nil && over(*r, flow) {
+		c.raw = *r // (else a round tripper of the client's, or a TLS proxy, is in between: coder/websocket frames)
 	}
 	return c, nil
+}
+
+// over reports whether c is f, or TLS directly over f: the connection the
+// upgrade went through is the one DialWebSocket's transport opened.
+func over(c net.Conn, f *flowConn) bool {
+	if c == net.Conn(f) {
+		return true
+	}
+	t, ok := c.(*tls.Conn)
+	return ok && t.NetConn() == net.Conn(f)
 }
 
 // flowTransport returns a clone of rt (nil: the default transport) whose
