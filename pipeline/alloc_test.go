@@ -70,18 +70,23 @@ func TestRunAllocationsDoNotGrowWithFrames(t *testing.T) {
 }
 
 // nullDialer opens sessions that take any audio and answer nothing, with
-// the given Audio: the pipeline's own cost, without a network.
-type nullDialer struct{ audio transport.Audio }
+// the given Audio: the pipeline's own cost, without a network. Its
+// sessions have the no-wait mode if noWait is set.
+type nullDialer struct {
+	audio  transport.Audio
+	noWait bool
+}
 
 func (d nullDialer) Audio() transport.Audio { return d.audio }
 func (d nullDialer) Dial(context.Context) (transport.Session, error) {
-	return &nullSession{done: make(chan struct{})}, nil
+	return &nullSession{done: make(chan struct{}), noWait: d.noWait}, nil
 }
 func (nullDialer) Close(context.Context) error { return nil }
 
 type nullSession struct {
-	once sync.Once
-	done chan struct{}
+	once   sync.Once
+	done   chan struct{}
+	noWait bool
 }
 
 func (s *nullSession) WriteAudio([]byte) error { return nil }
@@ -93,7 +98,7 @@ func (s *nullSession) Ping(context.Context) error   { return nil }
 func (s *nullSession) Finish(context.Context) error { return nil }
 func (s *nullSession) Close() error                 { s.once.Do(func() { close(s.done) }); return nil }
 func (s *nullSession) CloseNow() error              { return s.Close() }
-func (s *nullSession) SetNoWait(bool) (bool, error) { return false, nil }
+func (s *nullSession) SetNoWait(bool) (bool, error) { return s.noWait, nil }
 func (s *nullSession) Backlog() bool                { return false }
 
 // TestStreamAllocationsDoNotGrowWithFrames: the same for Stream, in
@@ -109,7 +114,7 @@ func TestStreamAllocationsDoNotGrowWithFrames(t *testing.T) {
 		func() { // no subtest: its parent's goroutine would count as another
 			count := func(n int) uint64 {
 				return mallocs(t, func() error {
-					_, err := Stream(context.Background(), testutil.Zeros(int64(n)*frame.Size), nullDialer{a},
+					_, err := Stream(context.Background(), testutil.Zeros(int64(n)*frame.Size), nullDialer{audio: a},
 						&Options{Unpaced: true, NoTailSilence: true, NoPing: true, DrainTimeout: time.Second})
 					return err
 				})
@@ -120,5 +125,30 @@ func TestStreamAllocationsDoNotGrowWithFrames(t *testing.T) {
 				t.Fatalf("%d frames a chunk: %d more allocations for 99 000 more frames: the frame path allocates", a.ChunkFrames, long-short)
 			}
 		}()
+	}
+}
+
+// TestCrewAllocationsDoNotGrowWithFrames: the same for paced streams, which
+// the crews send: 48 kHz frames (one every 10.7 ms), 100 and then 400 of
+// them (1 and 4 s).
+func TestCrewAllocationsDoNotGrowWithFrames(t *testing.T) {
+	defer func(s time.Duration) { settle = s }(settle)
+	settle = 10 * time.Millisecond
+	d := nullDialer{audio: transport.Audio{Rate: 48000, ChunkFrames: 1}, noWait: true}
+	count := func(n int) uint64 {
+		return mallocs(t, func() error {
+			_, err := Stream(context.Background(), testutil.Zeros(int64(n)*frame.Size), d,
+				&Options{NoTailSilence: true, NoPing: true, DrainTimeout: time.Second})
+			return err
+		})
+	}
+	sent, _ := crewCounts()
+	short, long := count(100), count(400)
+	t.Logf("allocations per paced stream: %d for 100 frames, %d for 400 frames", short, long)
+	if after, _ := crewCounts(); after-sent < 3*(100+400)/2 {
+		t.Fatalf("the crews sent %d of the %d frames: the test measures something else", after-sent, 3*(100+400))
+	}
+	if long > short+runtimeSlack {
+		t.Fatalf("%d more allocations for 300 more frames: the crew's frame path allocates", long-short)
 	}
 }
