@@ -192,7 +192,7 @@ func (c *crew) lead(self *seat) {
 			if now.Before(st.at.Add(-st.early)) {
 				break
 			}
-			back, wrote := st.s.step(st, now)
+			back, wrote := st.s.step(st)
 			if wrote {
 				c.sent++
 			}
@@ -270,9 +270,9 @@ func (c *crew) down(i int) {
 	}
 }
 
-// step sends st's next frame, due at now, and reports whether to hand the
-// stream back instead, or after it: see crew.
-func (s *sender) step(st *seat, now time.Time) (back, wrote bool) {
+// step sends st's next frame, which is due, and reports whether to hand
+// the stream back instead, or after it: see crew.
+func (s *sender) step(st *seat) (back, wrote bool) {
 	sess := st.sess
 	if st.ctx.Err() != nil || sess.Backlog() {
 		return true, false
@@ -292,7 +292,7 @@ func (s *sender) step(st *seat, now time.Time) (back, wrote bool) {
 		return true, false // nothing yet: the goroutine waits for it
 	}
 	f, _ := s.take(buf)
-	now = time.Now() // the frames before it took their time
+	now := time.Now() // (not the leader's: the frames before it took their time)
 	s.pacer.Release(now)
 	s.mark(now)
 	err := sess.WriteAudio(f[:])
