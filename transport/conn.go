@@ -27,7 +27,7 @@ type Conn struct {
 	ws      *websocket.Conn
 	flow    *flowConn   // the TCP connection under ws, if DialWebSocket opened it; else nil
 	raw     net.Conn    // the connection ws writes to (flow, or TLS over it), if DialWebSocket saw it; else nil
-	closing atomic.Bool // Close was called; set under wmu
+	closing atomic.Bool // Close was called; set under wmu unless a write held it (see Close)
 
 	// Write's own framing, to raw: see Write. wmu is held by every write
 	// of a data message, so that one framed here never lands inside one
@@ -97,8 +97,8 @@ func (c *Conn) ReadText() ([]byte, error) {
 // section 5.2; each masking key from a ChaCha8 generator seeded from
 // crypto/rand), and written in one write to the connection coder/websocket
 // writes to (TCP, or TLS over it), whose writes each go out whole: about
-// 3 µs less a message than coder/websocket's write, whose lock, buffer and
-// framing it leaves out. The control frames coder/websocket writes on its
+// 2.5 µs less a message than coder/websocket's write (measured at 1 000
+// streams), whose lock, buffer and framing it leaves out. The control frames coder/websocket writes on its
 // own (pings, pongs, close frames) are small, so each is one write of that
 // connection too, and the data messages it writes hold the same lock as
 // these: frames never interleave. Larger messages, and every message on
