@@ -54,7 +54,7 @@ func TestArena(t *testing.T) {
 	// from the newest slab.
 	a.put(fs[5])
 	check("one given back", 4, slabFrames)
-	if f := a.get(); f == fs[5] || f != &a.slabs[3][1] {
+	if f := a.get(); f == fs[5] || f != &a.slabs[3].s[1] {
 		t.Fatal("the buffer after one given back to the oldest slab was not the newest slab's next")
 	}
 	check("one more out", 4, slabFrames-1)
