@@ -43,7 +43,7 @@ func NewConn(ws *websocket.Conn) *Conn { return &Conn{ws: ws} }
 
 // SetNoWait is [Session.SetNoWait]: it reports false for a Conn that
 // DialWebSocket did not open over TCP (NewConn's, or one whose HTTP client
-// dials otherwise).
+// dials otherwise), and on systems other than Linux.
 func (c *Conn) SetNoWait(on bool) (bool, error) {
 	if c.flow == nil {
 		return false, nil

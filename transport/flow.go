@@ -2,7 +2,9 @@ package transport
 
 import (
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,8 +44,12 @@ type flowConn struct {
 	write func(fd uintptr) bool
 }
 
-// newFlowConn wraps c, or returns nil if its descriptor cannot be reached.
+// newFlowConn wraps c, or returns nil if its descriptor cannot be reached
+// or the system has no sysRead and sysWrite (flowSupported).
 func newFlowConn(c *net.TCPConn) *flowConn {
+	if !flowSupported {
+		return nil
+	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil
@@ -53,13 +59,57 @@ func newFlowConn(c *net.TCPConn) *flowConn {
 	return f
 }
 
-func (f *flowConn) Read(p []byte) (int, error)         { return f.tcp.Read(p) }
 func (f *flowConn) Close() error                       { return f.tcp.Close() }
 func (f *flowConn) LocalAddr() net.Addr                { return f.tcp.LocalAddr() }
 func (f *flowConn) RemoteAddr() net.Addr               { return f.tcp.RemoteAddr() }
 func (f *flowConn) SetDeadline(t time.Time) error      { return f.tcp.SetDeadline(t) }
 func (f *flowConn) SetReadDeadline(t time.Time) error  { return f.tcp.SetReadDeadline(t) }
 func (f *flowConn) SetWriteDeadline(t time.Time) error { return f.tcp.SetWriteDeadline(t) }
+
+// Read reads into p as the TCP connection's Read does, waiting in the
+// runtime's poller, with sysRead.
+func (f *flowConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return f.tcp.Read(p)
+	}
+	var n int
+	var errno syscall.Errno
+	err := f.rc.Read(func(fd uintptr) bool {
+		for {
+			r, e := sysRead(fd, p)
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // the poller waits for data
+			case 0:
+				n = r
+			default:
+				errno = e
+			}
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		// Closed, or past the read deadline: the poller's error, as the
+		// TCP connection's Read gives it.
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return 0, f.readError(err)
+	case errno != 0:
+		return 0, f.readError(os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (f *flowConn) readError(err error) error {
+	return &net.OpError{Op: "read", Net: "tcp", Source: f.LocalAddr(), Addr: f.RemoteAddr(), Err: err}
+}
 
 // Write writes p: at once, or outside the no-wait mode waiting for the
 // network; in it, keeping what the socket does not take in the backlog.
@@ -101,17 +151,17 @@ func (f *flowConn) tryWrite(p []byte) (int, error) {
 // writeSome is tryWrite's work, on the socket's descriptor.
 func (f *flowConn) writeSome(fd uintptr) bool {
 	for f.n < len(f.p) {
-		n, err := syscall.Write(int(fd), f.p[f.n:])
+		n, e := sysWrite(fd, f.p[f.n:])
 		if n > 0 {
 			f.n += n
 		}
 		switch {
-		case err == syscall.EINTR:
+		case e == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case e == syscall.EAGAIN:
 			return true // the rest waits in the backlog
-		case err != nil:
-			f.err = &net.OpError{Op: "write", Net: "tcp", Source: f.LocalAddr(), Addr: f.RemoteAddr(), Err: err}
+		case e != 0:
+			f.err = &net.OpError{Op: "write", Net: "tcp", Source: f.LocalAddr(), Addr: f.RemoteAddr(), Err: os.NewSyscallError("write", e)}
 			return true
 		case n == 0:
 			f.err = errors.New("write returned 0 bytes")

@@ -112,7 +112,8 @@ type Session interface {
 	// leaves the mode. Entering it waits for a write in progress that
 	// waits for the network (CloseNow releases it). It reports false, and
 	// changes nothing, for a session that cannot write so (a connection it
-	// did not open over TCP itself, or audio in more than one message).
+	// did not open over TCP itself, audio in more than one message, or a
+	// system other than Linux).
 	//
 	// SetNoWait(false) leaves the mode and writes what was kept, blocking
 	// while the network is congested (CloseNow releases it); an error is

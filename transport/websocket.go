@@ -45,8 +45,8 @@ type WebSocketConfig struct {
 // When the client's transport is an *http.Transport (the default's is), it
 // is cloned for the dial, and the clone's DialContext wraps the TCP
 // connection it opens (to the server, or to a proxy) so that the
-// connection can write without waiting for the network ([Conn.SetNoWait]);
-// TLS, and a proxy's CONNECT, then run over it as before. Each dial so
+// connection can write without waiting for the network ([Conn.SetNoWait];
+// on Linux only); TLS, and a proxy's CONNECT, then run over it as before. Each dial so
 // opens a connection of its own: the transport's pool of idle connections
 // and its limits per host (MaxConnsPerHost) do not apply to upgrades. A
 // transport that dials TLS itself (DialTLSContext) keeps its connections

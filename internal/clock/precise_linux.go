@@ -4,7 +4,9 @@ import (
 	"math"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,7 +54,9 @@ var shared = newKernel(time.Second)
 // waiters, is read through the runtime's network poller by one waiter at a
 // time, the leader, which wakes the others as their deadlines come (each up
 // to its early before) and, once its own has, hands the role to the waiter
-// due last, which keeps it longest.
+// due last, which keeps it longest. Its system calls on the timerfd are
+// not announced to the runtime (see transport's sysWrite for why): neither
+// reading an expired timerfd through the poller nor arming one waits.
 //
 // A nanosleep per waiter, its predecessor, holds an OS thread and a P for
 // the whole sleep: with a thousand streams on two cores the sleepers alone
@@ -74,6 +78,12 @@ type kernel struct {
 	retry   time.Time // when to try again to open the timerfd, after a failure
 	opened  int       // timerfds opened so far, for tests
 	buf     [8]byte   // the leader's read buffer
+
+	// The leader's read of the timerfd, through f's RawConn (made with f,
+	// so that a read allocates nothing).
+	rc     syscall.RawConn
+	read   func(fd uintptr) bool
+	readOK bool
 }
 
 type waiter struct {
@@ -116,12 +126,12 @@ func (k *kernel) sleep(w waiter) bool {
 	}
 	lead := !k.leading
 	k.leading = true
-	f := k.f // not closed while a waiter leads
+	rc := k.rc // not closed while a waiter leads
 	k.mu.Unlock()
 	if !lead && <-w.ch == wakeDue {
 		return true
 	}
-	k.lead(f, w.ch)
+	k.lead(rc, w.ch)
 	return true
 }
 
@@ -143,7 +153,16 @@ func (k *kernel) open() bool {
 		k.retry = now.Add(time.Second)
 		return false
 	}
-	k.fd, k.f = fd, f
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		k.retry = now.Add(time.Second)
+		return false
+	}
+	k.fd, k.f, k.rc = fd, f, rc
+	if k.read == nil {
+		k.read = k.readSome
+	}
 	k.opened++
 	k.used = now
 	k.closer.Reset(k.idle)
@@ -167,14 +186,15 @@ func (k *kernel) closeIdle() {
 		return
 	}
 	k.f.Close()
-	k.f, k.fd, k.armed = nil, -1, time.Time{}
+	k.f, k.fd, k.rc, k.armed = nil, -1, nil, time.Time{}
 }
 
 // lead reads the timerfd f and wakes waiters as their deadlines pass, until
 // self's has.
-func (k *kernel) lead(f *os.File, self chan wake) {
+func (k *kernel) lead(rc syscall.RawConn, self chan wake) {
 	for {
-		if _, err := f.Read(k.buf[:]); err != nil {
+		k.readOK = false
+		if err := rc.Read(k.read); err != nil || !k.readOK {
 			// Not expected of a timerfd; do not spin on it.
 			osSleep(50 * time.Microsecond)
 		}
@@ -215,15 +235,33 @@ func (k *kernel) lead(f *os.File, self chan wake) {
 	}
 }
 
+// readSome is the leader's read of the timerfd: it reports false, for the
+// poller to wait, while the timer has not expired.
+func (k *kernel) readSome(fd uintptr) bool {
+	_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&k.buf[0])), uintptr(len(k.buf)))
+	if e == syscall.EAGAIN {
+		return false
+	}
+	k.readOK = e == 0
+	return true
+}
+
 // arm sets the timerfd to expire at t (at once if t has passed).
 func (k *kernel) arm(t time.Time) {
 	d := max(time.Until(t), 1) // 0 would disarm it
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	if unix.TimerfdSettime(k.fd, 0, &spec, nil) != nil {
+	if settime(k.fd, &spec) != 0 {
 		spec.Value = unix.NsecToTimespec(1) // wake the leader now; it re-arms
-		unix.TimerfdSettime(k.fd, 0, &spec, nil)
+		settime(k.fd, &spec)
 	}
 	k.armed = t
+}
+
+// settime is timerfd_settime(2), relative, without telling the runtime
+// that a system call is under way (see rawSyscalls).
+func settime(fd int, spec *unix.ItimerSpec) syscall.Errno {
+	_, _, e := syscall.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), 0, uintptr(unsafe.Pointer(spec)), 0, 0, 0)
+	return e
 }
 
 // last returns the index in the heap of a waiter with the latest deadline:
