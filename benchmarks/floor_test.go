@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -429,12 +430,15 @@ func writeAll(fd int, b []byte, stalls *int) error {
 	stalled := false
 	last := time.Now()
 	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
+		// Unannounced to the runtime, as transport's writes are (see its
+		// sysWrite): the socket is non-blocking.
+		r, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		n := int(r)
 		switch {
-		case err == unix.EAGAIN || err == unix.EINTR:
+		case errno == unix.EAGAIN || errno == unix.EINTR:
 			n = 0
-		case err != nil:
-			return err
+		case errno != 0:
+			return errno
 		}
 		b = b[n:]
 		if len(b) == 0 {
