@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package pipeline
 
@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -20,19 +19,10 @@ import (
 	"github.com/vachana-pipe/vachana-pipe/transport/vachana"
 )
 
-// needNoWait skips a test that needs transport's sessions to write without
-// waiting: they can on Linux only.
-func needNoWait(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("transport's sessions have the no-wait mode on Linux only")
-	}
-}
-
 // TestCrewSendsSteadyStreams: streams to sessions that can write without
 // waiting are sent by the crews in their steady state, and lose nothing.
 // (Not in parallel: the crews' counts are the process's.)
 func TestCrewSendsSteadyStreams(t *testing.T) {
-	needNoWait(t)
 	_, d := refSession(t, dialects[0], nil)
 	before, _ := crewCounts()
 	in := pattern(int(frame.Rate16k.FramesIn(3*time.Second)) * frame.Size)
@@ -67,7 +57,6 @@ func TestCrewSendsSteadyStreams(t *testing.T) {
 // and fails there with a stall, while a stream in the same crew goes on
 // at cadence: no write in the crew waits for the network.
 func TestCrewHandsBackStalledStream(t *testing.T) {
-	needNoWait(t)
 	// One crew for the whole process, so that both streams are in it (no
 	// parallel test runs meanwhile).
 	pickCrew()

@@ -7,6 +7,3 @@ import "os"
 // stdin returns standard input as it is: outside Unix a blocked Read on it
 // cannot be interrupted.
 func stdin() (*os.File, func(), error) { return os.Stdin, nil, nil }
-
-// isNonblock reports false: standard input is left as it is here.
-func isNonblock(int) bool { return false }

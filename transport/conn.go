@@ -25,8 +25,8 @@ import (
 // close frames are processed only while someone is in Read.
 type Conn struct {
 	ws      *websocket.Conn
-	flow    *flowConn   // the TCP connection under ws, if DialWebSocket opened it; else nil
-	raw     net.Conn    // the connection ws writes to (flow, or TLS over it), if DialWebSocket saw it; else nil
+	flow    *flowConn   // the TCP connection under ws, if DialWebSocket opened it (on Linux); else nil
+	raw     net.Conn    // the connection ws writes to (flow, or TLS over it), if there is a flow and DialWebSocket saw it; else nil
 	closing atomic.Bool // Close was called; set under wmu unless a write held it (see Close)
 
 	// Write's own framing, to raw: see Write. wmu is held by every write
@@ -92,7 +92,7 @@ func (c *Conn) ReadText() ([]byte, error) {
 // cancellation reaches a blocked write through CloseNow. An error after the
 // session ended is a *[ClosedError].
 //
-// On a connection DialWebSocket opened, a message of up to [MaxOwnFrame]
+// On a connection DialWebSocket opened on Linux, a message of up to [MaxOwnFrame]
 // bytes is framed here, as one unfragmented, masked frame (RFC 6455,
 // section 5.2; each masking key from a ChaCha8 generator seeded from
 // crypto/rand), and written in one write to the connection coder/websocket
@@ -102,7 +102,7 @@ func (c *Conn) ReadText() ([]byte, error) {
 // own (pings, pongs, close frames) are small, so each is one write of that
 // connection too, and the data messages it writes hold the same lock as
 // these: frames never interleave. Larger messages, and every message on
-// other connections (NewConn's), go through coder/websocket, with a
+// other connections (NewConn's, or on other systems), go through coder/websocket, with a
 // context that cannot be cancelled, so that it starts no watch per call.
 //
 // After Close no message is written; a write in progress when Close is

@@ -42,6 +42,14 @@ type flowConn struct {
 	n     int
 	err   error
 	write func(fd uintptr) bool
+
+	// The read in progress, for read, likewise; rmu orders reads, which
+	// net.Conn allows at once.
+	rmu  sync.Mutex
+	rp   []byte
+	rn   int
+	rerr syscall.Errno
+	read func(fd uintptr) bool
 }
 
 // newFlowConn wraps c, or returns nil if its descriptor cannot be reached
@@ -55,7 +63,7 @@ func newFlowConn(c *net.TCPConn) *flowConn {
 		return nil
 	}
 	f := &flowConn{tcp: c, rc: rc}
-	f.write = f.writeSome
+	f.write, f.read = f.writeSome, f.readSome
 	return f
 }
 
@@ -67,29 +75,17 @@ func (f *flowConn) SetReadDeadline(t time.Time) error  { return f.tcp.SetReadDea
 func (f *flowConn) SetWriteDeadline(t time.Time) error { return f.tcp.SetWriteDeadline(t) }
 
 // Read reads into p as the TCP connection's Read does, waiting in the
-// runtime's poller, with sysRead.
+// runtime's poller, with sysRead. It does not allocate.
 func (f *flowConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return f.tcp.Read(p)
 	}
-	var n int
-	var errno syscall.Errno
-	err := f.rc.Read(func(fd uintptr) bool {
-		for {
-			r, e := sysRead(fd, p)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // the poller waits for data
-			case 0:
-				n = r
-			default:
-				errno = e
-			}
-			return true
-		}
-	})
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	f.rp, f.rn, f.rerr = p, 0, 0
+	err := f.rc.Read(f.read)
+	n, errno := f.rn, f.rerr
+	f.rp = nil
 	switch {
 	case err != nil:
 		// Closed, or past the read deadline: the poller's error, as the
@@ -105,6 +101,25 @@ func (f *flowConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// readSome is Read's work, on the socket's descriptor: false, for the
+// poller to wait, while there is nothing to read.
+func (f *flowConn) readSome(fd uintptr) bool {
+	for {
+		n, e := sysRead(fd, f.rp)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			f.rn = n
+		default:
+			f.rerr = e
+		}
+		return true
+	}
 }
 
 func (f *flowConn) readError(err error) error {

@@ -1,4 +1,4 @@
-//go:build linux && !race
+//go:build linux && !race && !386
 
 package transport
 
@@ -11,10 +11,12 @@ import (
 // mode and frames of their own (see flowConn).
 const flowSupported = true
 
-// sysRead and sysWrite are read(2) and write(2) on a flowConn's socket,
-// which is non-blocking (the runtime's poller sets it so), without telling
-// the runtime that a system call is under way, as syscall.Read and
-// syscall.Write do: such a call never waits, and the telling costs more
+// sysRead and sysWrite are recvfrom(2) and sendto(2) with MSG_DONTWAIT on
+// a flowConn's socket, so that they never wait, whatever the socket's own
+// flags (a duplicate made with File, or an fcntl through the RawConn, could
+// make it blocking), and without telling the runtime that a system call is
+// under way, as syscall.Read and syscall.Write do: a call that never
+// waits needs no other thread to take over, and the telling costs more
 // than the call's own entry.
 //
 // The runtime's monitor thread (sysmon) sleeps while every processor is
@@ -28,13 +30,18 @@ const flowSupported = true
 // call of the crews' steady state is unannounced now: these, and the
 // shared clock's (internal/clock).
 //
+// An unannounced call holds its processor until it returns, which is soon:
+// a write copies at most what it is given (a frame of Conn.Write's own, up
+// to 64 KiB, a piece of coder/websocket's 4 KiB buffer, or a TLS record of
+// up to 16 KiB) and no more than the socket takes at once.
+//
 // Under the race detector they are syscall.Read and syscall.Write, whose
 // annotations order what one goroutine did before a write with what
-// another does after the read (flow_race.go).
+// another does after the read, and so they are on 386 (flow_race.go).
 //
 // p must not be empty.
 func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), syscall.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -42,7 +49,7 @@ func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
 }
 
 func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -1,4 +1,4 @@
-//go:build linux && race
+//go:build linux && (race || 386)
 
 package transport
 
@@ -8,7 +8,8 @@ import "syscall"
 const flowSupported = true
 
 // sysRead and sysWrite: see flow_linux.go. These are the announced system
-// calls, for the race detector's sake.
+// calls: for the race detector's sake, and on 386, which has no recvfrom
+// of its own (socketcall).
 func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
 	n, err := syscall.Read(int(fd), p)
 	return max(n, 0), errno(err)

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,10 +23,12 @@ import (
 // stalledPeer starts a WebSocket server that reads nothing until release
 // is closed, then reads every message, in order, into got (unless nil),
 // until the client closes. It returns the client's connection, dialled with
-// DialWebSocket.
+// DialWebSocket. Both ends' TCP buffers are fixed at 64 KiB (which the
+// kernel doubles), so that they never grow: what they hold is known
+// however the machine's tcp_wmem and tcp_rmem are set.
 func stalledPeer(t *testing.T, release <-chan struct{}, got chan<- []byte) *transport.Conn {
 	t.Helper()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -45,12 +49,39 @@ func stalledPeer(t *testing.T, release <-chan struct{}, got chan<- []byte) *tran
 			}
 		}
 	}))
+	lc := net.ListenConfig{Control: smallBuffer(syscall.SO_RCVBUF)} // accepted sockets inherit it
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
 	t.Cleanup(ts.Close)
-	c, err := transport.DialWebSocket(context.Background(), transport.WebSocketConfig{URL: "ws" + strings.TrimPrefix(ts.URL, "http")})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Control: smallBuffer(syscall.SO_SNDBUF)}).DialContext
+	c, err := transport.DialWebSocket(context.Background(), transport.WebSocketConfig{
+		URL:        "ws" + strings.TrimPrefix(ts.URL, "http"),
+		HTTPClient: &http.Client{Transport: tr},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// smallBuffer returns a socket control function that sets the socket's
+// buffer opt (SO_SNDBUF or SO_RCVBUF) to 64 KiB.
+func smallBuffer(opt int) func(_, _ string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 64<<10)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
 }
 
 // within runs f and fails the test if it has not returned after limit:
@@ -120,15 +151,6 @@ func TestNoWaitLeaveReleasedByCloseNow(t *testing.T) {
 	c := stalledPeer(t, release, nil)
 	c.SetNoWait(true)
 	for !c.Backlog() {
-		if err := c.Write(websocket.MessageBinary, make([]byte, 1<<20)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// More than the kernel's buffers can grow to take (tcp_wmem's and
-	// tcp_rmem's largest: 4 and 32 MiB by default), so that leaving the
-	// mode must wait for the peer: the first backlog came before the
-	// buffers grew.
-	for range 40 {
 		if err := c.Write(websocket.MessageBinary, make([]byte, 1<<20)); err != nil {
 			t.Fatal(err)
 		}

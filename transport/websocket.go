@@ -42,11 +42,12 @@ type WebSocketConfig struct {
 // upgrade request. Errors never contain the URL's query or user
 // information.
 //
-// When the client's transport is an *http.Transport (the default's is), it
-// is cloned for the dial, and the clone's DialContext wraps the TCP
-// connection it opens (to the server, or to a proxy) so that the
-// connection can write without waiting for the network ([Conn.SetNoWait];
-// on Linux only); TLS, and a proxy's CONNECT, then run over it as before. Each dial so
+// On Linux, when the client's transport is an *http.Transport (the
+// default's is), it is cloned for the dial, and the clone's DialContext
+// wraps the TCP connection it opens (to the server, or to a proxy) so that
+// the connection can write without waiting for the network
+// ([Conn.SetNoWait]); TLS, and a proxy's CONNECT, then run over it as
+// before. Each dial so
 // opens a connection of its own: the transport's pool of idle connections
 // and its limits per host (MaxConnsPerHost) do not apply to upgrades. A
 // transport that dials TLS itself (DialTLSContext) keeps its connections
@@ -63,9 +64,11 @@ func DialWebSocket(ctx context.Context, cfg WebSocketConfig) (*Conn, error) {
 	noRedirect := *client
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	var flow *flowConn
-	if tr := flowTransport(client.Transport, &flow); tr != nil {
-		noRedirect.Transport = tr
-		defer tr.CloseIdleConnections() // a refusal's connection, kept for reuse: nobody will
+	if flowSupported {
+		if tr := flowTransport(client.Transport, &flow); tr != nil {
+			noRedirect.Transport = tr
+			defer tr.CloseIdleConnections() // a refusal's connection, kept for reuse: nobody will
+		}
 	}
 	var connected atomic.Bool
 	var raw atomic.Pointer[net.Conn] // what the WebSocket will write to: the TCP connection, or TLS over it

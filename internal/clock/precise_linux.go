@@ -55,7 +55,7 @@ var shared = newKernel(time.Second)
 // time, the leader, which wakes the others as their deadlines come (each up
 // to its early before) and, once its own has, hands the role to the waiter
 // due last, which keeps it longest. Its system calls on the timerfd are
-// not announced to the runtime (see transport's sysWrite for why): neither
+// not announced to the runtime (see transport's sysRead for why): neither
 // reading an expired timerfd through the poller nor arming one waits.
 //
 // A nanosleep per waiter, its predecessor, holds an OS thread and a P for
@@ -189,8 +189,8 @@ func (k *kernel) closeIdle() {
 	k.f, k.fd, k.rc, k.armed = nil, -1, nil, time.Time{}
 }
 
-// lead reads the timerfd f and wakes waiters as their deadlines pass, until
-// self's has.
+// lead reads the timerfd through rc and wakes waiters as their deadlines
+// pass, until self's has.
 func (k *kernel) lead(rc syscall.RawConn, self chan wake) {
 	for {
 		k.readOK = false
@@ -258,7 +258,7 @@ func (k *kernel) arm(t time.Time) {
 }
 
 // settime is timerfd_settime(2), relative, without telling the runtime
-// that a system call is under way (see rawSyscalls).
+// that a system call is under way (see the kernel type).
 func settime(fd int, spec *unix.ItimerSpec) syscall.Errno {
 	_, _, e := syscall.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), 0, uintptr(unsafe.Pointer(spec)), 0, 0, 0)
 	return e
