@@ -238,12 +238,17 @@ func (k *kernel) lead(rc syscall.RawConn, self chan wake) {
 // readSome is the leader's read of the timerfd: it reports false, for the
 // poller to wait, while the timer has not expired.
 func (k *kernel) readSome(fd uintptr) bool {
-	_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&k.buf[0])), uintptr(len(k.buf)))
-	if e == syscall.EAGAIN {
-		return false
+	for {
+		_, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&k.buf[0])), uintptr(len(k.buf)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		k.readOK = e == 0
+		return true
 	}
-	k.readOK = e == 0
-	return true
 }
 
 // arm sets the timerfd to expire at t (at once if t has passed).
